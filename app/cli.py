@@ -1,0 +1,100 @@
+"""The ``hashwall`` command line: migrations, serving and key management."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import auth, db
+from app.services import keys
+from app.settings import Settings
+
+cli = typer.Typer(help="Hashwall: re-upload prevention service.", no_args_is_help=True)
+db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_cli = typer.Typer(help="API keys.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(keys_cli, name="keys")
+
+OPERATOR = "cli"
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply Alembic migrations up to REVISION (default: the latest)."""
+    db.upgrade(Settings(), revision)
+    typer.echo("database is at " + revision, err=True)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="default: HASHWALL_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default: HASHWALL_PORT")] = None,
+    migrate: Annotated[bool, typer.Option(help="apply migrations first")] = True,
+) -> None:
+    """Run the HTTP service."""
+    settings = Settings()
+    if migrate:
+        db.upgrade(settings)
+    from app.main import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=settings.port if port is None else port,
+        log_level="info",
+    )
+
+
+def _sessions() -> tuple[Settings, sessionmaker[Session]]:
+    settings = Settings()
+    return settings, db.make_sessionmaker(db.make_engine(settings))
+
+
+@keys_cli.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="platform or team the key belongs to")],
+    scopes: Annotated[str, typer.Option(help="comma-separated: check,register,export,admin")],
+) -> None:
+    """Create a key and print it once on stdout; only its digest is stored."""
+    try:
+        scope_set = auth.parse_scopes(scopes)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--scopes") from exc
+    _, sessions = _sessions()
+    with sessions() as session:
+        try:
+            key = keys.create_key(session, name, scope_set, OPERATOR)
+        except keys.KeyAdminError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    print(key)
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """List keys: name, scopes, created, revoked (never the keys themselves)."""
+    _, sessions = _sessions()
+    with sessions() as session:
+        for key in keys.list_keys(session):
+            revoked = key.revoked_at.isoformat() if key.revoked_at else "-"
+            print(f"{key.name}\t{key.scopes}\t{key.created_at.isoformat()}\t{revoked}")
+
+
+@keys_cli.command("revoke")
+def keys_revoke(name: str) -> None:
+    """Revoke the key named NAME; it stops working at once."""
+    _, sessions = _sessions()
+    with sessions() as session:
+        try:
+            keys.revoke_key(session, name, OPERATOR)
+        except keys.KeyAdminError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    typer.echo(f"revoked {name}", err=True)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,67 @@
+"""FastAPI dependencies: shared state, one database session per request, and auth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import auth
+from app.errors import ApiError
+from app.models import ApiKey
+from app.state import AppState
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.hashwall
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_session(state: StateDep) -> Iterator[Session]:
+    """One session per request: committed on success, rolled back on error."""
+    with state.sessions() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _principal(request: Request, session: Session) -> auth.Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if not header:
+        raise ApiError(401, "missing_api_key", "send Authorization: Bearer <key>", challenge)
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "invalid_api_key", "use the Bearer scheme with an API key", challenge)
+    key = session.scalar(select(ApiKey).where(ApiKey.digest == auth.digest(token.strip())))
+    if key is None or key.revoked_at is not None:
+        raise ApiError(401, "invalid_api_key", "unknown or revoked API key", challenge)
+    return auth.Principal(key_id=key.id, name=key.name, scopes=key.scope_set)
+
+
+def require(scope: auth.Scope) -> Callable[[Request, Session], auth.Principal]:
+    """A dependency that authenticates the caller and demands ``scope``."""
+
+    def dependency(request: Request, session: SessionDep) -> auth.Principal:
+        principal = _principal(request, session)
+        if not principal.allows(scope):
+            raise ApiError(403, "insufficient_scope", f"this key lacks the {scope} scope")
+        return principal
+
+    return dependency
+
+
+CheckKey = Annotated[auth.Principal, Depends(require(auth.Scope.CHECK))]
+RegisterKey = Annotated[auth.Principal, Depends(require(auth.Scope.REGISTER))]

@@ -1,0 +1,121 @@
+"""Domain errors and their JSON form: ``{"error": "<stable_code>", "detail": ...}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hashing.decode import DecodeError, DecodeErrorCode
+from hashing.types import HashFormatError
+
+
+class ApiError(Exception):
+    """An error the client can act on, with a stable machine-readable code."""
+
+    def __init__(
+        self, status: int, code: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.headers = headers
+
+
+DECODE_STATUS: dict[DecodeErrorCode, int] = {
+    DecodeErrorCode.EMPTY: 400,
+    DecodeErrorCode.UNSUPPORTED: 415,
+    DecodeErrorCode.CORRUPT: 422,
+    DecodeErrorCode.TOO_MANY_PIXELS: 413,
+}
+
+_STATUS_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "upload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+}
+
+
+def require_hash_count(count: int, limit: int) -> None:
+    """A hash list must hold between one and ``limit`` hashes."""
+    if count == 0:
+        raise ApiError(422, "invalid_hash", "send at least one hash")
+    if count > limit:
+        raise ApiError(413, "too_many_hashes", f"at most {limit} hashes per request")
+
+
+def error_body(code: str, detail: Any) -> dict[str, Any]:
+    return {"error": code, "detail": detail}
+
+
+# Shapes for the OpenAPI ``responses=`` of routes.
+ERROR_RESPONSE: dict[str, Any] = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"error": {"type": "string"}, "detail": {}},
+                "required": ["error", "detail"],
+            }
+        }
+    }
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {"description": _STATUS_CODES.get(status, "error"), **ERROR_RESPONSE}
+        for status in statuses
+    }
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Map every failure to a JSON body with a stable code; never an HTML page."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.detail), exc.status, headers=exc.headers)
+
+    @app.exception_handler(DecodeError)
+    async def _decode_error(_request: Request, exc: DecodeError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code.value, exc.detail), DECODE_STATUS[exc.code])
+
+    @app.exception_handler(HashFormatError)
+    async def _hash_error(_request: Request, exc: HashFormatError) -> JSONResponse:
+        return JSONResponse(error_body("invalid_hash", str(exc)), 422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [
+            {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type")}
+            for err in exc.errors()
+        ]
+        fields = {str(part) for err in detail for part in err["loc"]}
+        code = (
+            "invalid_hash"
+            if "hashes" in fields
+            else "invalid_category"
+            if "category" in fields
+            else "invalid_request"
+        )
+        return JSONResponse(error_body(code, detail), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
+        return JSONResponse(
+            error_body(code, exc.detail), exc.status_code, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, _exc: Exception) -> JSONResponse:
+        return JSONResponse(error_body("internal_error", "unexpected server error"), 500)

@@ -1,0 +1,74 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import cv2
+import faiss
+from fastapi import FastAPI
+
+from app.db import make_engine, make_sessionmaker
+from app.errors import install_handlers
+from app.routers import check, health, items, register
+from app.services.items import load_index
+from app.settings import Settings
+from app.state import AppState
+from hashing.decode import DecodeLimits
+from hashing.types import Signal
+from index import HashIndex
+
+
+def new_index() -> HashIndex:
+    return HashIndex(
+        hamming={s.value: s.bits for s in Signal if s.perceptual},
+        exact=[s.value for s in Signal if not s.perceptual],
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service. Nothing connects until the lifespan starts."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # FAISS's OpenMP threads stalled single queries under concurrent load, and
+        # OpenCV's thread pool only adds contention on small images: pin both.
+        faiss.omp_set_num_threads(settings.faiss_threads)
+        cv2.setNumThreads(1)
+        # Hostile files make the codecs log to stderr; the JSON error says it all.
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        engine = make_engine(settings)
+        state = AppState(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            index=new_index(),
+            limits=DecodeLimits(
+                max_pixels=settings.max_image_pixels, max_side=settings.max_image_side
+            ),
+        )
+        with state.sessions() as session:
+            load_index(session, state.index)
+        state.index.ready = True
+        app.state.hashwall = state
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Hashwall",
+        version="0.1.0",
+        summary="Re-upload prevention for removed illegal sexual content: "
+        "perceptual hash matching, no media stored.",
+        lifespan=lifespan,
+        max_body_size=settings.max_upload_bytes,
+    )
+    install_handlers(app)
+    app.include_router(health.router)
+    app.include_router(check.router)
+    app.include_router(register.router)
+    app.include_router(items.router)
+    return app

@@ -1,0 +1,162 @@
+"""Database tables. The database is the one source of truth; the index mirrors it.
+
+Media is never stored: an item is its hashes and its case metadata.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:  # noqa: ARG002
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware UTC datetime")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:  # noqa: ARG002
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value is not None else None
+
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a real bigint.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ApiKey(Base):
+    """A credential of a named platform or team. Only a SHA-256 digest of the key is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(s for s in self.scopes.split(",") if s)
+
+
+class Item(Base):
+    """A confirmed removed piece of content, known only by its hashes."""
+
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(20))
+    category: Mapped[str] = mapped_column(String(30), index=True)
+    case_ref: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    quality: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(100))
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deactivated_by: Mapped[str | None] = mapped_column(String(100))
+    deactivation_reason: Mapped[str | None] = mapped_column(Text)
+
+    hashes: Mapped[list[ItemHash]] = relationship(back_populates="item", order_by="ItemHash.id")
+
+
+class ItemHash(Base):
+    """One hash of an item. An item may carry several per signal (variants)."""
+
+    __tablename__ = "item_hashes"
+    __table_args__ = (
+        UniqueConstraint("item_id", "signal", "value", name="uq_item_hashes_item_signal_value"),
+        Index("ix_item_hashes_signal_value", "signal", "value"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    signal: Mapped[str] = mapped_column(String(20))
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    variant: Mapped[str] = mapped_column(String(40), default="original")
+    quality: Mapped[int | None] = mapped_column(Integer)
+
+    item: Mapped[Item] = relationship(back_populates="hashes")
+
+
+class MatchEvent(Base):
+    """One check that matched: the transparency evidence."""
+
+    __tablename__ = "match_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    platform: Mapped[str] = mapped_column(String(100), index=True)
+    upload_ref: Mapped[str | None] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(10))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    signal: Mapped[str] = mapped_column(String(20))
+    distance: Mapped[int] = mapped_column(Integer)
+    transform: Mapped[str] = mapped_column(String(20))
+    match_count: Mapped[int] = mapped_column(Integer)
+
+
+class CheckCounter(Base):
+    """Checks per UTC day, platform and decision, matched or not."""
+
+    __tablename__ = "check_counters"
+    __table_args__ = (
+        UniqueConstraint("day", "platform", "decision", name="uq_check_counters_day_platform"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    platform: Mapped[str] = mapped_column(String(100))
+    decision: Mapped[str] = mapped_column(String(10))
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AuditEvent(Base):
+    """Who did what to an item or a key, when and why."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(30))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), index=True)
+    detail: Mapped[str | None] = mapped_column(Text)

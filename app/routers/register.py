@@ -1,0 +1,215 @@
+"""``POST /register``: trust-and-safety staff add confirmed content."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
+
+from app.auth import Principal
+from app.deps import RegisterKey, SessionDep, StateDep
+from app.errors import ApiError, require_hash_count, responses
+from app.models import Item
+from app.schemas import Category, ItemSummary, RegisterHashes, RegisterResult
+from app.services.items import NewHash, find_duplicate, hashes_out, register_item
+from app.services.matching import Query, hash_query, image_query
+from app.state import AppState
+from hashing.pipeline import hash_image_bytes
+from hashing.transforms import Transform
+
+router = APIRouter(tags=["register"])
+
+_TEXT = {"type": "string", "maxLength": 200}
+_OPENAPI_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "category"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "category": {"type": "string", "enum": [c.value for c in Category]},
+                        "case_ref": _TEXT,
+                        "note": {"type": "string", "maxLength": 4000},
+                    },
+                }
+            },
+            "application/json": {"schema": {"$ref": "#/components/schemas/RegisterHashes"}},
+        },
+    }
+}
+
+
+def _result(item: Item, duplicate: Item | None) -> RegisterResult:
+    return RegisterResult(
+        item_id=item.id,
+        media_type=item.media_type,
+        category=Category(item.category),
+        hashes=hashes_out(item),
+        quality=item.quality,
+        duplicate_of=None
+        if duplicate is None
+        else ItemSummary(
+            item_id=duplicate.id,
+            category=Category(duplicate.category),
+            case_ref=duplicate.case_ref,
+            created_at=duplicate.created_at,
+        ),
+    )
+
+
+def _register(
+    state: AppState,
+    session: Session,
+    principal: Principal,
+    query: Query,
+    new_hashes: list[NewHash],
+    *,
+    media_type: str,
+    category: Category,
+    case_ref: str | None,
+    note: str | None,
+    quality: int | None,
+) -> tuple[Item, bool]:
+    with state.register_lock:
+        duplicate = find_duplicate(session, state.index, query, state.settings)
+        if duplicate is not None:
+            return duplicate[0], True
+        item = register_item(
+            session,
+            state.index,
+            actor=principal.name,
+            media_type=media_type,
+            category=category,
+            case_ref=case_ref,
+            note=note,
+            quality=quality,
+            hashes=new_hashes,
+        )
+        return item, False
+
+
+def _form_text(value: object, name: str, limit: int) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ApiError(422, "invalid_request", f"{name} must be a text field")
+    if len(value) > limit:
+        raise ApiError(422, "invalid_request", f"{name} is longer than {limit} characters")
+    return value
+
+
+def _category(value: object) -> Category:
+    try:
+        return Category(str(value))
+    except ValueError:
+        known = ", ".join(c.value for c in Category)
+        raise ApiError(
+            422, "invalid_category", f"category must be one of {known}, got {value!r}"
+        ) from None
+
+
+def _register_media(
+    state: AppState,
+    session: Session,
+    principal: Principal,
+    data: bytes,
+    category: Category,
+    case_ref: str | None,
+    note: str | None,
+) -> tuple[Item, bool]:
+    hashes = hash_image_bytes(data, state.limits)
+    new_hashes = [
+        NewHash(hashes.sha256),
+        NewHash(hashes.pdq[Transform.ORIGINAL], quality=hashes.quality),
+        NewHash(hashes.phash[Transform.ORIGINAL]),
+    ]
+    return _register(
+        state,
+        session,
+        principal,
+        image_query(hashes),
+        new_hashes,
+        media_type="image",
+        category=category,
+        case_ref=case_ref,
+        note=note,
+        quality=hashes.quality,
+    )
+
+
+@router.post(
+    "/register",
+    status_code=201,
+    response_model=RegisterResult,
+    responses={
+        200: {
+            "description": "a near-duplicate of an active item: nothing new was stored",
+            "model": RegisterResult,
+        },
+        **responses(400, 401, 403, 413, 415, 422),
+    },
+    openapi_extra=_OPENAPI_BODY,
+)
+async def register(
+    request: Request,
+    response: Response,
+    state: StateDep,
+    session: SessionDep,
+    principal: RegisterKey,
+) -> RegisterResult:
+    """Register confirmed content: a media file (multipart) or its hashes (JSON).
+
+    Answers 201 with the new item, or 200 with ``duplicate_of`` set when an active
+    item already blocks this content.
+    """
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=8, max_part_size=64 * 1024)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise ApiError(422, "invalid_request", "a multipart 'file' field is required")
+        category = _category(form.get("category"))
+        case_ref = _form_text(form.get("case_ref"), "case_ref", 200)
+        note = _form_text(form.get("note"), "note", 4000)
+        data = await upload.read()
+        item, duplicate = await run_in_threadpool(
+            _register_media, state, session, principal, data, category, case_ref, note
+        )
+    elif content_type == "application/json":
+        try:
+            body = RegisterHashes.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+        values = body.hashes.values()
+        require_hash_count(len(values), state.settings.max_hashes_per_request)
+        item, duplicate = await run_in_threadpool(
+            _register,
+            state,
+            session,
+            principal,
+            hash_query(values),
+            [NewHash(v) for v in values],
+            media_type="hashes",
+            category=body.category,
+            case_ref=body.case_ref,
+            note=body.note,
+            quality=None,
+        )
+    else:
+        raise ApiError(
+            415,
+            "unsupported_content_type",
+            "send multipart/form-data with a file, or application/json with hashes",
+        )
+    if duplicate:
+        response.status_code = 200
+        return _result(item, item)
+    return _result(item, None)

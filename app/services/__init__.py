@@ -1,0 +1,1 @@
+"""Service functions: the only code that writes to the database and the index."""

@@ -1,0 +1,89 @@
+"""Checking an upload against the index, and logging what was decided."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from app.auth import Principal
+from app.models import CheckCounter, MatchEvent
+from app.schemas import Category, Decision, Match
+from app.services.items import active_item_facts, now
+from app.services.matching import Query, demote_low_quality_items, overall, search
+from app.settings import Settings
+from index import HashIndex
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOutcome:
+    decision: Decision
+    matches: list[Match]
+
+
+def check(
+    session: Session,
+    index: HashIndex,
+    query: Query,
+    settings: Settings,
+    *,
+    principal: Principal,
+    upload_ref: str | None,
+) -> CheckOutcome:
+    """Search, decide, and log the check (a match event if anything matched, and
+    the per-day counter always), committing once."""
+    candidates = search(index, query, settings)
+    facts = active_item_facts(session, [c.item_id for c in candidates])
+    # An item deactivated between the index search and now no longer matches.
+    candidates = [c for c in candidates if c.item_id in facts]
+    candidates = demote_low_quality_items(
+        candidates, {k: f.quality for k, f in facts.items()}, settings
+    )[: settings.max_matches]
+    decision = overall(candidates)
+    matches = [
+        Match(
+            item_id=c.item_id,
+            category=Category(facts[c.item_id].category),
+            signal=c.signal,
+            distance=c.distance,
+            transform=c.transform.value,
+        )
+        for c in candidates
+    ]
+    at = now()
+    if candidates:
+        best = candidates[0]
+        session.add(
+            MatchEvent(
+                created_at=at,
+                key_id=principal.key_id,
+                platform=principal.name,
+                upload_ref=upload_ref,
+                decision=decision.value,
+                item_id=best.item_id,
+                signal=best.signal.value,
+                distance=best.distance,
+                transform=best.transform.value,
+                match_count=len(candidates),
+            )
+        )
+    count_check(session, at, principal.name, decision)
+    session.commit()
+    return CheckOutcome(decision, matches)
+
+
+def count_check(session: Session, at: datetime, platform: str, decision: Decision) -> None:
+    """Add one to the day's counter for this platform and decision (an upsert)."""
+    values = {"day": at.date(), "platform": platform, "decision": decision.value, "count": 1}
+    # Both supported dialects spell the upsert the same way.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(CheckCounter).values(**values)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["day", "platform", "decision"],
+            set_={"count": CheckCounter.count + 1},
+        )
+    )

@@ -1,0 +1,61 @@
+"""API key management, used by the ``hashwall keys`` commands."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import auth
+from app.models import ApiKey, AuditEvent
+from app.services.items import now
+
+
+class KeyAdminError(ValueError):
+    """A key operation that cannot be done (duplicate or unknown name)."""
+
+
+def create_key(session: Session, name: str, scopes: Iterable[auth.Scope], actor: str) -> str:
+    """Store a new key's digest and return the key itself, which is shown only once."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise KeyAdminError("a key name is 1 to 100 characters")
+    if session.scalar(select(ApiKey).where(ApiKey.name == name)) is not None:
+        raise KeyAdminError(f"a key named {name!r} already exists")
+    key = auth.new_key()
+    scope_text = ",".join(sorted(s.value for s in scopes))
+    session.add(ApiKey(name=name, digest=auth.digest(key), scopes=scope_text, created_at=now()))
+    session.add(
+        AuditEvent(
+            created_at=now(),
+            actor=actor,
+            action="key_create",
+            detail=json.dumps({"name": name, "scopes": scope_text}),
+        )
+    )
+    session.commit()
+    return key
+
+
+def list_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.name)))
+
+
+def revoke_key(session: Session, name: str, actor: str) -> ApiKey:
+    key = session.scalar(select(ApiKey).where(ApiKey.name == name))
+    if key is None:
+        raise KeyAdminError(f"no key named {name!r}")
+    if key.revoked_at is None:
+        key.revoked_at = now()
+        session.add(
+            AuditEvent(
+                created_at=key.revoked_at,
+                actor=actor,
+                action="key_revoke",
+                detail=json.dumps({"name": name}),
+            )
+        )
+        session.commit()
+    return key

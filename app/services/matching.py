@@ -1,0 +1,135 @@
+"""From query hashes to ranked matches and a decision."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from app.schemas import Decision
+from app.settings import Settings
+from hashing.pipeline import ImageHashes
+from hashing.transforms import Transform, inverse
+from hashing.types import HashValue, Signal
+from index import HashIndex
+
+_DECISION_RANK = {Decision.BLOCK: 0, Decision.REVIEW: 1, Decision.ALLOW: 2}
+_SIGNAL_RANK = {Signal.SHA256: 0, Signal.PDQ: 1, Signal.PHASH: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class QueryHash:
+    """One hash to search, and the transform that was applied to the upload to get it."""
+
+    value: HashValue
+    applied: Transform = Transform.ORIGINAL
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    hashes: list[QueryHash]
+    quality: int | None = None
+    """PDQ quality of the upload; None when unknown (hashes sent without media)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    item_id: int
+    signal: Signal
+    distance: int
+    transform: Transform
+    """How the upload differs from the item."""
+    decision: Decision
+
+    def sort_key(self) -> tuple[int, int, float]:
+        return (
+            _DECISION_RANK[self.decision],
+            _SIGNAL_RANK[self.signal],
+            self.distance / self.signal.bits,
+        )
+
+
+@dataclass
+class Outcome:
+    decision: Decision
+    candidates: list[Candidate] = field(default_factory=list)
+
+
+def image_query(hashes: ImageHashes) -> Query:
+    """All eight orientations of an image's perceptual hashes plus its file digest."""
+    items = [QueryHash(hashes.sha256)]
+    items += [QueryHash(v, t) for t, v in hashes.pdq.items()]
+    items += [QueryHash(v, t) for t, v in hashes.phash.items()]
+    return Query(items, hashes.quality)
+
+
+def hash_query(values: Sequence[HashValue]) -> Query:
+    return Query([QueryHash(v) for v in values])
+
+
+def _grade(signal: Signal, distance: int, low_quality: bool, settings: Settings) -> Decision:
+    if signal is Signal.SHA256:
+        return Decision.BLOCK
+    if signal is Signal.PDQ:
+        if distance <= settings.pdq_block_distance and not low_quality:
+            return Decision.BLOCK
+        return Decision.REVIEW
+    if distance <= settings.phash_block_distance and not low_quality:
+        return Decision.BLOCK
+    return Decision.REVIEW
+
+
+def search(index: HashIndex, query: Query, settings: Settings) -> list[Candidate]:
+    """Every item within the review radius of any query hash, best evidence per item.
+
+    A perceptual hit is only a ``review`` when the upload's PDQ quality is below
+    the floor (flat images collide with each other); the item's own quality is
+    applied by :func:`demote_low_quality_items` once items are loaded.
+    """
+    radius = {
+        Signal.PDQ: settings.pdq_review_distance,
+        Signal.PHASH: settings.phash_review_distance,
+        Signal.SHA256: 0,
+    }
+    low_query = query.quality is not None and query.quality < settings.pdq_min_quality
+    best: dict[int, Candidate] = {}
+    for signal in Signal:
+        entries = [q for q in query.hashes if q.value.signal is signal]
+        if not entries:
+            continue
+        hits = index.search(signal.value, [q.value.value for q in entries], radius[signal])
+        for hit in hits:
+            candidate = Candidate(
+                item_id=hit.key,
+                signal=signal,
+                distance=hit.distance,
+                transform=inverse(entries[hit.query].applied),
+                decision=_grade(signal, hit.distance, low_query, settings),
+            )
+            current = best.get(hit.key)
+            if current is None or candidate.sort_key() < current.sort_key():
+                best[hit.key] = candidate
+    return sorted(best.values(), key=Candidate.sort_key)
+
+
+def overall(candidates: Sequence[Candidate]) -> Decision:
+    if not candidates:
+        return Decision.ALLOW
+    return min((c.decision for c in candidates), key=_DECISION_RANK.__getitem__)
+
+
+def demote_low_quality_items(
+    candidates: Sequence[Candidate], item_quality: dict[int, int | None], settings: Settings
+) -> list[Candidate]:
+    """Turn perceptual blocks on items registered from low-quality media into reviews."""
+    out = []
+    for c in candidates:
+        quality = item_quality.get(c.item_id)
+        if (
+            c.decision is Decision.BLOCK
+            and c.signal.perceptual
+            and quality is not None
+            and quality < settings.pdq_min_quality
+        ):
+            c = Candidate(c.item_id, c.signal, c.distance, c.transform, Decision.REVIEW)
+        out.append(c)
+    return sorted(out, key=Candidate.sort_key)

@@ -1,0 +1,52 @@
+"""Service settings, read from ``HASHWALL_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HASHWALL_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    """Empty means a SQLite file in ``data_dir``; ``postgresql+psycopg://...`` for PostgreSQL."""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+
+    # Limits on untrusted input.
+    max_upload_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    max_json_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(default=64_000_000, ge=64 * 64)
+    max_image_side: int = Field(default=30_000, ge=64)
+    max_hashes_per_request: int = Field(default=256, ge=1)
+
+    # Matching. Defaults come from bench/robustness.py on the dev corpus
+    # (docs/benchmarks.md): PDQ <= 31 of 256 bits is the industry starting point.
+    pdq_block_distance: int = Field(default=31, ge=0, le=256)
+    pdq_review_distance: int = Field(default=51, ge=0, le=256)
+    phash_block_distance: int = Field(default=0, ge=0, le=64)
+    phash_review_distance: int = Field(default=6, ge=0, le=64)
+    pdq_min_quality: int = Field(default=50, ge=0, le=100)
+    max_matches: int = Field(default=20, ge=1)
+
+    faiss_threads: int = Field(default=1, ge=1)
+    """FAISS's OpenMP threads per process; one avoids stalls seen under concurrent queries."""
+
+    @model_validator(mode="after")
+    def _ordered_thresholds(self) -> Settings:
+        if self.pdq_review_distance < self.pdq_block_distance:
+            raise ValueError("pdq_review_distance must be >= pdq_block_distance")
+        if self.phash_review_distance < self.phash_block_distance:
+            raise ValueError("phash_review_distance must be >= phash_block_distance")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'hashwall.db').as_posix()}"

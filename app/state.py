@@ -1,0 +1,24 @@
+"""What the lifespan builds and every request shares."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.settings import Settings
+from hashing.decode import DecodeLimits
+from index import HashIndex
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    index: HashIndex
+    limits: DecodeLimits
+    register_lock: threading.Lock = field(default_factory=threading.Lock)
+    """Serialises the duplicate check and insert of registrations in this process."""

@@ -1,0 +1,71 @@
+"""Trimming of uniform borders: letterbox bars, padding, mattes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from hashing.types import u8
+
+# Luma levels a border pixel may stray from the border's own level. JPEG ringing
+# at a hard edge and mild noise stay within this on 8-bit images.
+BORDER_TOLERANCE = 12
+# Share of a row or column's pixels that must be border-coloured for the row to
+# count as border; the rest leaves room for a watermark or a logo in the bar.
+BORDER_ROW_SHARE = 0.97
+# Never trim to less than this share of a side: a mostly flat image is content.
+MIN_KEPT_SHARE = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """A crop rectangle in pixel coordinates, half-open: rows [top, bottom)."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+
+def _border_run(gray: npt.NDArray[np.uint8], level: int, axis: int, reverse: bool) -> int:
+    """How many rows (axis=1) or columns (axis=0) from one edge are border."""
+    close = cv2.inRange(gray, level - BORDER_TOLERANCE, level + BORDER_TOLERANCE)
+    share = cv2.reduce(close, axis, cv2.REDUCE_AVG, dtype=cv2.CV_32F).ravel() / 255.0
+    if reverse:
+        share = share[::-1]
+    not_border = np.flatnonzero(share < BORDER_ROW_SHARE)
+    return int(not_border[0]) if not_border.size else int(share.size)
+
+
+def find_content(pixels: npt.NDArray[np.uint8]) -> Box:
+    """The box left after trimming uniform borders from each side of an RGB image.
+
+    Each side is trimmed independently against the median luma of its outermost
+    row or column, so asymmetric padding and differently coloured bars work.
+    Returns the whole image when trimming would keep less than 20% of a side.
+    """
+    gray = u8(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY))
+    height, width = gray.shape
+    top = _border_run(gray, int(np.median(gray[0])), 1, reverse=False)
+    bottom = _border_run(gray, int(np.median(gray[-1])), 1, reverse=True)
+    left = _border_run(gray, int(np.median(gray[:, 0])), 0, reverse=False)
+    right = _border_run(gray, int(np.median(gray[:, -1])), 0, reverse=True)
+    box = Box(top=top, bottom=height - bottom, left=left, right=width - right)
+    if box.height < MIN_KEPT_SHARE * height or box.width < MIN_KEPT_SHARE * width:
+        return Box(0, height, 0, width)
+    return box
+
+
+def crop(pixels: npt.NDArray[np.uint8], box: Box) -> npt.NDArray[np.uint8]:
+    return pixels[box.top : box.bottom, box.left : box.right]

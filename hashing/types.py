@@ -1,0 +1,83 @@
+"""Hash values and the names of the signals Hashwall matches on."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+
+class Signal(StrEnum):
+    """A kind of hash. The value is the name used in the API and the database."""
+
+    PDQ = "pdq"
+    PHASH = "phash"
+    SHA256 = "sha256"
+
+    @property
+    def bits(self) -> int:
+        return SIGNAL_BITS[self]
+
+    @property
+    def perceptual(self) -> bool:
+        """Perceptual signals match by Hamming distance; the others only exactly."""
+        return self is not Signal.SHA256
+
+
+SIGNAL_BITS: dict[Signal, int] = {Signal.PDQ: 256, Signal.PHASH: 64, Signal.SHA256: 256}
+
+
+def u8(array: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
+    """View an OpenCV result as the uint8 array it is (no copy); OpenCV's stubs are generic."""
+    return np.asarray(array, dtype=np.uint8)
+
+
+_HEX = re.compile(r"[0-9a-f]*")
+
+
+class HashFormatError(ValueError):
+    """A hash string is not lowercase hex of the signal's exact length."""
+
+
+@dataclass(frozen=True, slots=True)
+class HashValue:
+    """A fixed-length binary hash of one signal.
+
+    ``a.distance(b)`` is the Hamming distance in bits, as imagehash's ``a - b``.
+    """
+
+    signal: Signal
+    value: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.value) * 8 != self.signal.bits:
+            raise HashFormatError(
+                f"a {self.signal} hash has {self.signal.bits} bits, got {len(self.value) * 8}"
+            )
+
+    @classmethod
+    def from_hex(cls, signal: Signal, text: str) -> HashValue:
+        """Parse hex of exactly the signal's length; upper case is accepted and folded."""
+        text = text.strip().lower()
+        want = signal.bits // 4
+        if len(text) != want or not _HEX.fullmatch(text):
+            raise HashFormatError(f"a {signal} hash is {want} hex digits, got {text[:80]!r}")
+        return cls(signal, bytes.fromhex(text))
+
+    def to_hex(self) -> str:
+        return self.value.hex()
+
+    def distance(self, other: HashValue) -> int:
+        """Hamming distance in bits; both hashes must be of the same signal."""
+        if other.signal is not self.signal:
+            raise ValueError(f"cannot compare {self.signal} with {other.signal}")
+        a = int.from_bytes(self.value, "big")
+        b = int.from_bytes(other.value, "big")
+        return (a ^ b).bit_count()
+
+    def __str__(self) -> str:
+        return f"{self.signal}:{self.to_hex()}"
