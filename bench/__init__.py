@@ -1,0 +1,1 @@
+"""Benchmarks that print numbers; docs/benchmarks.md records them."""
