@@ -108,13 +108,13 @@ def grayscale(pixels: Pixels) -> Pixels:
 
 def brightness(pixels: Pixels, factor: float) -> Pixels:
     scaled = pixels.astype(np.float32) * np.float32(factor)
-    return np.clip(scaled, 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(scaled, 0, 255), dtype=np.uint8)
 
 
 def contrast(pixels: Pixels, factor: float) -> Pixels:
     values = pixels.astype(np.float32)
     mean = np.float32(values.mean())
-    return np.clip((values - mean) * np.float32(factor) + mean, 0, 255).astype(np.uint8)
+    return np.asarray(np.clip((values - mean) * np.float32(factor) + mean, 0, 255), dtype=np.uint8)
 
 
 def gamma(pixels: Pixels, value: float) -> Pixels:
