@@ -172,14 +172,14 @@ async def register(
     """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        form = await request.form(max_files=1, max_fields=8, max_part_size=64 * 1024)
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise ApiError(422, "invalid_request", "a multipart 'file' field is required")
-        category = _category(form.get("category"))
-        case_ref = _form_text(form.get("case_ref"), "case_ref", 200)
-        note = _form_text(form.get("note"), "note", 4000)
-        data = await upload.read()
+        async with request.form(max_files=1, max_fields=8, max_part_size=64 * 1024) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise ApiError(422, "invalid_request", "a multipart 'file' field is required")
+            category = _category(form.get("category"))
+            case_ref = _form_text(form.get("case_ref"), "case_ref", 200)
+            note = _form_text(form.get("note"), "note", 4000)
+            data = await upload.read()
         item, duplicate = await run_in_threadpool(
             _register_media, state, session, principal, data, category, case_ref, note
         )
