@@ -12,7 +12,11 @@ from app import auth, db
 from app.services import keys
 from app.settings import Settings
 
-cli = typer.Typer(help="Hashwall: re-upload prevention service.", no_args_is_help=True)
+cli = typer.Typer(
+    help="Hashwall: re-upload prevention service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_cli = typer.Typer(help="API keys.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
@@ -49,7 +53,9 @@ def serve(
 
 
 def _sessions() -> tuple[Settings, sessionmaker[Session]]:
+    """Sessions on an up-to-date schema, so keys can be made right after install."""
     settings = Settings()
+    db.upgrade(settings)
     return settings, db.make_sessionmaker(db.make_engine(settings))
 
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_handlers
+from app.limits import BodyLimit
 from app.routers import check, health, items, register
 from app.services.items import load_index
 from app.settings import Settings
@@ -64,9 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Re-upload prevention for removed illegal sexual content: "
         "perceptual hash matching, no media stored.",
         lifespan=lifespan,
-        max_body_size=settings.max_upload_bytes,
     )
     install_handlers(app)
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
     app.include_router(health.router)
     app.include_router(check.router)
     app.include_router(register.router)

@@ -34,6 +34,10 @@ NAMING_CONVENTION = {
 }
 
 
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite drops the zone)."""
 

@@ -10,9 +10,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
-from app.models import CheckCounter, MatchEvent
+from app.models import CheckCounter, MatchEvent, utcnow
 from app.schemas import Category, Decision, Match
-from app.services.items import active_item_facts, now
+from app.services.items import active_item_facts
 from app.services.matching import Query, demote_low_quality_items, overall, search
 from app.settings import Settings
 from index import HashIndex
@@ -53,7 +53,7 @@ def check(
         )
         for c in candidates
     ]
-    at = now()
+    at = utcnow()
     if candidates:
         best = candidates[0]
         session.add(

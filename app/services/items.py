@@ -6,13 +6,12 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import ApiError
-from app.models import AuditEvent, Item, ItemHash
+from app.models import AuditEvent, Item, ItemHash, utcnow
 from app.schemas import Category, Decision
 from app.services.matching import Candidate, Query, search
 from app.settings import Settings
@@ -32,10 +31,6 @@ class Registration:
     item: Item
     duplicate_of: Item | None
     match: Candidate | None = None
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def find_duplicate(
@@ -76,7 +71,7 @@ def register_item(
         note=note,
         quality=quality,
         active=True,
-        created_at=now(),
+        created_at=utcnow(),
         created_by=actor,
     )
     unique = {(h.value.signal, h.value.value): h for h in hashes}
@@ -120,7 +115,7 @@ def deactivate_item(
     if not item.active:
         return item
     item.active = False
-    item.deactivated_at = now()
+    item.deactivated_at = utcnow()
     item.deactivated_by = actor
     item.deactivation_reason = reason
     session.add(

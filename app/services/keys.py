@@ -9,8 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import auth
-from app.models import ApiKey, AuditEvent
-from app.services.items import now
+from app.models import ApiKey, AuditEvent, utcnow
 
 
 class KeyAdminError(ValueError):
@@ -26,10 +25,10 @@ def create_key(session: Session, name: str, scopes: Iterable[auth.Scope], actor:
         raise KeyAdminError(f"a key named {name!r} already exists")
     key = auth.new_key()
     scope_text = ",".join(sorted(s.value for s in scopes))
-    session.add(ApiKey(name=name, digest=auth.digest(key), scopes=scope_text, created_at=now()))
+    session.add(ApiKey(name=name, digest=auth.digest(key), scopes=scope_text, created_at=utcnow()))
     session.add(
         AuditEvent(
-            created_at=now(),
+            created_at=utcnow(),
             actor=actor,
             action="key_create",
             detail=json.dumps({"name": name, "scopes": scope_text}),
@@ -48,7 +47,7 @@ def revoke_key(session: Session, name: str, actor: str) -> ApiKey:
     if key is None:
         raise KeyAdminError(f"no key named {name!r}")
     if key.revoked_at is None:
-        key.revoked_at = now()
+        key.revoked_at = utcnow()
         session.add(
             AuditEvent(
                 created_at=key.revoked_at,

@@ -56,7 +56,8 @@ def registered(client: TestClient, api_keys: dict[str, str]) -> dict[str, int]:
         assert body["media_type"] == "image"
         assert body["category"] == "ncii"
         assert set(body["hashes"]) == {"pdq", "phash", "sha256"}
-        assert len(body["hashes"]["pdq"][0]) == 64 and len(body["hashes"]["phash"][0]) == 16
+        assert len(body["hashes"]["pdq"][0]) == 64
+        assert len(body["hashes"]["phash"][0]) == 16
         assert body["quality"] >= 50
         ids[path.name] = body["item_id"]
     return ids

@@ -1,0 +1,128 @@
+"""End to end: the ``hashwall`` command line and a real server on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bench import edits
+from tests.conftest import PHOTOS
+
+HASHWALL = str(Path(sys.executable).parent / "hashwall")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "HASHWALL_DATA_DIR": str(tmp_path / "var"),
+        "HASHWALL_DATABASE_URL": database_url,
+    }
+
+
+def hashwall(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [HASHWALL, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.fixture
+def server(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [HASHWALL, "serve", "--port", str(port)], env=env, stdout=sink, stderr=sink
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {log.read_text()}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_keys_commands(env: dict[str, str]) -> None:
+    assert hashwall(env, "db", "upgrade").returncode == 0
+    created = hashwall(env, "keys", "create", "--name", "acme", "--scopes", "check,register")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("hw_")
+    assert len(key) > 40
+    listed = hashwall(env, "keys", "list")
+    assert listed.returncode == 0
+    assert "acme\tcheck,register" in listed.stdout
+    assert key not in listed.stdout
+    again = hashwall(env, "keys", "create", "--name", "acme", "--scopes", "check")
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    bad_scope = hashwall(env, "keys", "create", "--name", "x", "--scopes", "check,root")
+    assert bad_scope.returncode != 0
+    assert "unknown scope" in bad_scope.stderr
+    assert hashwall(env, "keys", "revoke", "acme").returncode == 0
+    assert "\t-" not in hashwall(env, "keys", "list").stdout
+    assert hashwall(env, "keys", "revoke", "nobody").returncode == 1
+
+
+def test_register_and_check_over_a_real_server(env: dict[str, str], server: str) -> None:
+    staff_key = hashwall(env, "keys", "create", "--name", "ts", "--scopes", "register").stdout
+    platform_key = hashwall(env, "keys", "create", "--name", "web", "--scopes", "check").stdout
+    staff = {"Authorization": f"Bearer {staff_key.strip()}"}
+    platform = {"Authorization": f"Bearer {platform_key.strip()}"}
+    photo, other = PHOTOS[12], PHOTOS[40]
+    with httpx.Client(base_url=server, timeout=30) as http:
+        assert http.get("/healthz").json()["status"] == "ok"
+        assert http.get("/docs").status_code == 200
+        assert "/check" in http.get("/openapi.json").json()["paths"]
+        registered = http.post(
+            "/register",
+            files={"file": (photo.name, photo.read_bytes())},
+            data={"category": "illegal_filming", "case_ref": "K-9"},
+            headers=staff,
+        )
+        assert registered.status_code == 201, registered.text
+        item_id = registered.json()["item_id"]
+        upload = edits.jpeg(edits.pad(edits.mirror(edits.load_rgb(str(photo))), 0.2), 60)
+        checked = http.post(
+            "/check",
+            files={"file": ("u.jpg", upload)},
+            data={"upload_ref": "e2e-1"},
+            headers=platform,
+        ).json()
+        assert checked["decision"] == "block"
+        assert checked["matches"][0]["item_id"] == item_id
+        assert checked["matches"][0]["transform"] == "flip_horizontal"
+        assert checked["matches"][0]["category"] == "illegal_filming"
+        unrelated = http.post(
+            "/check", files={"file": ("o", other.read_bytes())}, headers=platform
+        ).json()
+        assert unrelated["decision"] == "allow"
+        truncated = http.post("/check", files={"file": ("t.jpg", upload[:5000])}, headers=platform)
+        assert truncated.status_code == 422
+        assert truncated.json()["error"] == "corrupt_image"
+        assert http.post("/check", files={"file": ("u.jpg", upload)}).status_code == 401
