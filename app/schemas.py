@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from hashing.types import HashValue, Signal
 
@@ -35,8 +35,8 @@ class HashSet(BaseModel):
 
     @field_validator("pdq", "phash", "sha256")
     @classmethod
-    def _hex(cls, values: list[str], info: object) -> list[str]:
-        signal = Signal(getattr(info, "field_name", ""))
+    def _hex(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        signal = Signal(str(info.field_name))
         return [HashValue.from_hex(signal, v).to_hex() for v in values]
 
     def values(self) -> list[HashValue]:
