@@ -45,10 +45,15 @@ def _principal(request: Request, session: Session) -> auth.Principal:
         raise ApiError(401, "missing_api_key", "send Authorization: Bearer <key>", challenge)
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "invalid_api_key", "use the Bearer scheme with an API key", challenge)
-    key = session.scalar(select(ApiKey).where(ApiKey.digest == auth.digest(token.strip())))
-    if key is None or key.revoked_at is not None:
+    row = session.execute(
+        select(ApiKey.id, ApiKey.name, ApiKey.scopes).where(
+            ApiKey.digest == auth.digest(token.strip()), ApiKey.revoked_at.is_(None)
+        )
+    ).one_or_none()
+    if row is None:
         raise ApiError(401, "invalid_api_key", "unknown or revoked API key", challenge)
-    return auth.Principal(key_id=key.id, name=key.name, scopes=key.scope_set)
+    key_id, name, scopes = row
+    return auth.Principal(key_id=key_id, name=name, scopes=frozenset(scopes.split(",")))
 
 
 def require(scope: auth.Scope) -> Callable[[Request, Session], auth.Principal]:
