@@ -48,23 +48,53 @@ def _border_run(gray: npt.NDArray[np.uint8], level: int, axis: int, reverse: boo
     return int(not_border[0]) if not_border.size else int(share.size)
 
 
-def find_content(pixels: npt.NDArray[np.uint8]) -> Box:
-    """The box left after trimming uniform borders from each side of an RGB image.
-
-    Each side is trimmed independently against the median luma of its outermost
-    row or column, so asymmetric padding and differently coloured bars work.
-    Returns the whole image when trimming would keep less than 20% of a side.
-    """
-    gray = u8(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY))
+def _trim_once(gray: npt.NDArray[np.uint8]) -> Box:
     height, width = gray.shape
     top = _border_run(gray, int(np.median(gray[0])), 1, reverse=False)
     bottom = _border_run(gray, int(np.median(gray[-1])), 1, reverse=True)
     left = _border_run(gray, int(np.median(gray[:, 0])), 0, reverse=False)
     right = _border_run(gray, int(np.median(gray[:, -1])), 0, reverse=True)
-    box = Box(top=top, bottom=height - bottom, left=left, right=width - right)
-    if box.height < MIN_KEPT_SHARE * height or box.width < MIN_KEPT_SHARE * width:
-        return Box(0, height, 0, width)
-    return box
+    return Box(top=top, bottom=height - bottom, left=left, right=width - right)
+
+
+def trim_passes(pixels: npt.NDArray[np.uint8], passes: int = 3) -> list[Box]:
+    """The content box after each pass of border trimming that changed it.
+
+    One pass trims each side independently against the median luma of its
+    outermost row or column, so asymmetric padding works. A later pass peels
+    what lay under the first border: padding around a photo whose own edge is a
+    flat strip (sky, a studio backdrop) comes off in pass one, the strip in pass
+    two, which is what one pass takes off the unpadded photo. Every box keeps at
+    least 20% of each side of the whole image; the first is the whole image when
+    nothing is trimmed.
+    """
+    gray = u8(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY))
+    height, width = gray.shape
+    box = Box(0, height, 0, width)
+    boxes: list[Box] = []
+    for _ in range(passes):
+        inner = _trim_once(gray[box.top : box.bottom, box.left : box.right])
+        trimmed = Box(
+            top=box.top + inner.top,
+            bottom=box.top + inner.bottom,
+            left=box.left + inner.left,
+            right=box.left + inner.right,
+        )
+        if trimmed.height < MIN_KEPT_SHARE * height or trimmed.width < MIN_KEPT_SHARE * width:
+            break
+        if trimmed == box:
+            break
+        boxes.append(trimmed)
+        box = trimmed
+    return boxes or [Box(0, height, 0, width)]
+
+
+def find_content(pixels: npt.NDArray[np.uint8]) -> Box:
+    """The box left after one pass of trimming uniform borders (see :func:`trim_passes`).
+
+    Returns the whole image when trimming would keep less than 20% of a side.
+    """
+    return trim_passes(pixels, passes=1)[0]
 
 
 def crop(pixels: npt.NDArray[np.uint8], box: Box) -> npt.NDArray[np.uint8]:

@@ -12,6 +12,7 @@ decoded, so a decompression bomb is refused from its header.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from enum import StrEnum
@@ -154,14 +155,54 @@ def read_header(data: bytes, fmt: ImageFormat, limits: DecodeLimits) -> tuple[in
     return width, height
 
 
+# In entropy-coded data 0xFF is followed by 0x00 (stuffing), RST0-7 or another 0xFF
+# (fill); anything else is the next marker.
+_JPEG_MARKER_IN_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
 def _jpeg_is_complete(data: bytes) -> bool:
-    # 0xFFD9 cannot occur inside entropy-coded data (0xFF is byte-stuffed), so an
-    # end-of-image marker after the last start-of-scan means the scan data is whole.
-    return data.rfind(b"\xff\xd9") > data.rfind(b"\xff\xda") >= 0
+    """Whether the segments from SOI reach an end-of-image marker after a scan.
+
+    Walks the segment lengths, so an EOI inside metadata (an embedded thumbnail)
+    does not count, and bytes after the EOI (a Motion Photo's video, an appended
+    archive) are ignored as every viewer ignores them.
+    """
+    pos, size, scanned = 2, len(data), False
+    while pos + 2 <= size:
+        if data[pos] != 0xFF:  # stray bytes between segments: skipped, as libjpeg does
+            pos = data.find(b"\xff", pos)
+            if pos < 0:
+                return False
+            continue
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker == 0xD9:
+            return scanned
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # no length field
+            pos += 2
+            continue
+        if pos + 4 > size:
+            return False
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker == 0xDA:
+            scanned = True
+            found = _JPEG_MARKER_IN_SCAN.search(data, pos)
+            if found is None:
+                return False
+            pos = found.start()
+    return False
+
+
+# IEND has no payload: its chunk is a zero length, the type, then the 4-byte CRC.
+_PNG_IEND = b"\x00\x00\x00\x00IEND"
 
 
 def _png_is_complete(data: bytes) -> bool:
-    return data.rfind(b"IEND") >= len(data) - 64
+    """Whether a whole IEND chunk is there; bytes after it are ignored, as libpng does."""
+    end = data.find(_PNG_IEND, 8)
+    return end >= 0 and end + len(_PNG_IEND) + 4 <= len(data)
 
 
 def _jpeg_reduce_flag(width: int, height: int, min_side: int) -> int:

@@ -51,12 +51,17 @@ class BinaryIndex:
         self.add_many([(code, key)])
 
     def add_many(self, entries: Iterable[tuple[bytes, int]]) -> None:
-        """Add many (code, key) pairs with one FAISS call for the new codes."""
+        """Add many (code, key) pairs with one FAISS call for the new codes.
+
+        Every code is checked before anything changes: a bad entry refuses the batch.
+        """
+        entries = list(entries)
+        for code, _ in entries:
+            self._check(code)
         with self._lock:
             new_codes: list[bytes] = []
             new_ids: list[int] = []
             for code, key in entries:
-                self._check(code)
                 code_id = self._ids.get(code)
                 if code_id is None:
                     code_id = self._next_id

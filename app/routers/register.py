@@ -126,11 +126,10 @@ def _register_media(
     note: str | None,
 ) -> tuple[Item, bool]:
     hashes = hash_image_bytes(data, state.limits)
-    new_hashes = [
-        NewHash(hashes.sha256),
-        NewHash(hashes.pdq[Transform.ORIGINAL], quality=hashes.quality),
-        NewHash(hashes.phash[Transform.ORIGINAL]),
-    ]
+    new_hashes = [NewHash(hashes.sha256, variant="file")]
+    for view in hashes.views:
+        new_hashes.append(NewHash(view.pdq[Transform.ORIGINAL], view.name, view.quality))
+        new_hashes.append(NewHash(view.phash[Transform.ORIGINAL], view.name))
     return _register(
         state,
         session,

@@ -55,10 +55,11 @@ class Outcome:
 
 
 def image_query(hashes: ImageHashes) -> Query:
-    """All eight orientations of an image's perceptual hashes plus its file digest."""
+    """All eight orientations of every view's perceptual hashes, plus the file digest."""
     items = [QueryHash(hashes.sha256)]
-    items += [QueryHash(v, t) for t, v in hashes.pdq.items()]
-    items += [QueryHash(v, t) for t, v in hashes.phash.items()]
+    for view in hashes.views:
+        items += [QueryHash(v, t) for t, v in view.pdq.items()]
+        items += [QueryHash(v, t) for t, v in view.phash.items()]
     return Query(items, hashes.quality)
 
 
