@@ -36,18 +36,23 @@ def db_upgrade(revision: str = "head") -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="default: HASHWALL_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default: HASHWALL_PORT")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="default: HASHWALL_WORKERS")] = None,
     migrate: Annotated[bool, typer.Option(help="apply migrations first")] = True,
 ) -> None:
-    """Run the HTTP service."""
+    """Run the HTTP service in one or more processes.
+
+    Each process holds its own index, loaded from the database at start and kept
+    in step through the change feed.
+    """
     settings = Settings()
     if migrate:
         db.upgrade(settings)
-    from app.main import create_app
-
     uvicorn.run(
-        create_app(settings),
+        "app.main:create_app",
+        factory=True,
         host=host or settings.host,
         port=settings.port if port is None else port,
+        workers=workers or settings.workers,
         log_level="info",
     )
 

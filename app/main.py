@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import cv2
-import faiss
 from fastapi import FastAPI
 
 from app.db import make_engine, make_sessionmaker
@@ -14,6 +13,7 @@ from app.errors import install_handlers
 from app.limits import BodyLimit
 from app.routers import check, health, items, register
 from app.services.items import load_index
+from app.services.sync import IndexFollower, feed_position
 from app.settings import Settings
 from app.state import AppState
 from hashing.decode import DecodeLimits
@@ -21,10 +21,11 @@ from hashing.types import Signal
 from index import HashIndex
 
 
-def new_index() -> HashIndex:
+def new_index(threads: int = 1) -> HashIndex:
     return HashIndex(
         hamming={s.value: s.bits for s in Signal if s.perceptual},
         exact=[s.value for s in Signal if not s.perceptual],
+        threads=threads,
     )
 
 
@@ -34,9 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # FAISS's OpenMP threads stalled single queries under concurrent load, and
-        # OpenCV's thread pool only adds contention on small images: pin both.
-        faiss.omp_set_num_threads(settings.faiss_threads)
+        # OpenCV's thread pool only adds contention on small images.
         cv2.setNumThreads(1)
         # Hostile files make the codecs log to stderr; the JSON error says it all.
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
@@ -45,18 +44,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings,
             engine=engine,
             sessions=make_sessionmaker(engine),
-            index=new_index(),
+            index=new_index(settings.faiss_threads),
             limits=DecodeLimits(
                 max_pixels=settings.max_image_pixels, max_side=settings.max_image_side
             ),
         )
         with state.sessions() as session:
+            start = feed_position(session)
             load_index(session, state.index)
+        follower = IndexFollower(state.sessions, state.index, start)
+        follower.poll()
+        follower.start(settings.index_sync_seconds)
         state.index.ready = True
         app.state.hashwall = state
         try:
             yield
         finally:
+            follower.stop()
             engine.dispose()
 
     app = FastAPI(

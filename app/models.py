@@ -120,6 +120,22 @@ class ItemHash(Base):
     item: Mapped[Item] = relationship(back_populates="hashes")
 
 
+class IndexChange(Base):
+    """The change feed every server process follows to keep its index in step.
+
+    Written in the same transaction as the registration or deactivation it
+    records, so a committed change is always in the feed.
+    """
+
+    __tablename__ = "index_changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    op: Mapped[str] = mapped_column(String(10))
+    """``add`` or ``remove``: the item's hashes enter or leave the index."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class MatchEvent(Base):
     """One check that matched: the transparency evidence."""
 

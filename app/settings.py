@@ -25,15 +25,21 @@ class Settings(BaseSettings):
     max_image_side: int = Field(default=30_000, ge=64)
     max_hashes_per_request: int = Field(default=256, ge=1)
 
-    # Matching. Defaults come from bench/robustness.py on the dev corpus
-    # (docs/benchmarks.md): PDQ <= 31 of 256 bits is the industry starting point.
+    # Matching, in bits of Hamming distance. Chosen in docs/benchmarks.md: unrelated
+    # photos never came within 90 PDQ bits, but different shots of one scene (a
+    # chessboard series) came within 60, so block stays at the industry's 31 and
+    # review stops short of 60. pHash is too short to block on at scale: 4 bits
+    # keeps those same-scene shots (6 bits apart) out of review.
     pdq_block_distance: int = Field(default=31, ge=0, le=256)
     pdq_review_distance: int = Field(default=51, ge=0, le=256)
-    phash_block_distance: int = Field(default=0, ge=0, le=64)
-    phash_review_distance: int = Field(default=6, ge=0, le=64)
+    phash_block_distance: int | None = Field(default=None, ge=0, le=64)
+    """None: a pHash match alone never blocks, it only sends to review."""
+    phash_review_distance: int = Field(default=4, ge=0, le=64)
     pdq_min_quality: int = Field(default=50, ge=0, le=100)
     max_matches: int = Field(default=20, ge=1)
 
+    index_sync_seconds: float = Field(default=0.25, gt=0, le=60)
+    """How often each process applies other processes' registrations and deactivations."""
     faiss_threads: int = Field(default=1, ge=1)
     """FAISS's OpenMP threads per process; one avoids stalls seen under concurrent queries."""
 
@@ -41,7 +47,10 @@ class Settings(BaseSettings):
     def _ordered_thresholds(self) -> Settings:
         if self.pdq_review_distance < self.pdq_block_distance:
             raise ValueError("pdq_review_distance must be >= pdq_block_distance")
-        if self.phash_review_distance < self.phash_block_distance:
+        if (
+            self.phash_block_distance is not None
+            and self.phash_review_distance < self.phash_block_distance
+        ):
             raise ValueError("phash_review_distance must be >= phash_block_distance")
         return self
 

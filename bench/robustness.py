@@ -598,7 +598,11 @@ def recommend(
 
 
 def project(
-    outcomes: Sequence[Outcome], pdq_block: int, pdq_review: int, ph_block: int, ph_review: int
+    outcomes: Sequence[Outcome],
+    pdq_block: int,
+    pdq_review: int,
+    ph_block: int | None,
+    ph_review: int,
 ) -> tuple[int, int]:
     """(blocks, reviews) the thresholds would give the registered photos' edits, from
     the own-item distances alone (quality demotion ignored)."""
@@ -606,7 +610,7 @@ def project(
     for o in outcomes:
         pdq_d = o.pdq_own if o.pdq_own is not None else 1 << 30
         ph_d = o.phash_own if o.phash_own is not None else 1 << 30
-        if pdq_d <= pdq_block or ph_d <= ph_block:
+        if pdq_d <= pdq_block or (ph_block is not None and ph_d <= ph_block):
             blocks += 1
         elif pdq_d <= pdq_review or ph_d <= ph_review:
             reviews += 1
@@ -628,7 +632,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--pdq-block-distance", type=int, default=defaults.pdq_block_distance)
     parser.add_argument("--pdq-review-distance", type=int, default=defaults.pdq_review_distance)
-    parser.add_argument("--phash-block-distance", type=int, default=defaults.phash_block_distance)
+    parser.add_argument(
+        "--phash-block-distance",
+        type=int,
+        default=defaults.phash_block_distance,
+        help="default: none, a pHash match alone never blocks",
+    )
     parser.add_argument("--phash-review-distance", type=int, default=defaults.phash_review_distance)
     parser.add_argument("--pdq-min-quality", type=int, default=defaults.pdq_min_quality)
     parser.add_argument(

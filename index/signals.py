@@ -15,8 +15,8 @@ class HashIndex:
     the signals matched only by equality. Keys are the caller's (item ids).
     """
 
-    def __init__(self, hamming: Mapping[str, int], exact: Iterable[str]) -> None:
-        self._hamming = {name: BinaryIndex(bits) for name, bits in hamming.items()}
+    def __init__(self, hamming: Mapping[str, int], exact: Iterable[str], threads: int = 1) -> None:
+        self._hamming = {name: BinaryIndex(bits, threads) for name, bits in hamming.items()}
         self._exact = {name: ExactIndex() for name in exact}
         self.ready = False
         """Set by the owner once the initial load from the source of truth is done."""

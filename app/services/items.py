@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import ApiError
-from app.models import AuditEvent, Item, ItemHash, utcnow
+from app.models import AuditEvent, IndexChange, Item, ItemHash, utcnow
 from app.schemas import Category, Decision
 from app.services.matching import Candidate, Query, search
 from app.settings import Settings
@@ -83,6 +83,7 @@ def register_item(
     ]
     session.add(item)
     session.flush()
+    session.add(IndexChange(item_id=item.id, op="add", created_at=item.created_at))
     session.add(
         AuditEvent(
             created_at=item.created_at,
@@ -118,6 +119,7 @@ def deactivate_item(
     item.deactivated_at = utcnow()
     item.deactivated_by = actor
     item.deactivation_reason = reason
+    session.add(IndexChange(item_id=item.id, op="remove", created_at=item.deactivated_at))
     session.add(
         AuditEvent(
             created_at=item.deactivated_at,

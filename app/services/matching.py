@@ -74,7 +74,8 @@ def _grade(signal: Signal, distance: int, low_quality: bool, settings: Settings)
         if distance <= settings.pdq_block_distance and not low_quality:
             return Decision.BLOCK
         return Decision.REVIEW
-    if distance <= settings.phash_block_distance and not low_quality:
+    block = settings.phash_block_distance
+    if block is not None and distance <= block and not low_quality:
         return Decision.BLOCK
     return Decision.REVIEW
 

@@ -126,3 +126,56 @@ def test_register_and_check_over_a_real_server(env: dict[str, str], server: str)
         assert truncated.status_code == 422
         assert truncated.json()["error"] == "corrupt_image"
         assert http.post("/check", files={"file": ("u.jpg", upload)}).status_code == 401
+
+
+def test_two_worker_processes_stay_in_step(env: dict[str, str], tmp_path: Path) -> None:
+    """A registration answered by one worker process is matched by every worker."""
+    port = free_port()
+    log = tmp_path / "workers.log"
+    staff_key = hashwall(env, "keys", "create", "--name", "ts", "--scopes", "register").stdout
+    platform_key = hashwall(env, "keys", "create", "--name", "web", "--scopes", "check").stdout
+    staff = {"Authorization": f"Bearer {staff_key.strip()}"}
+    platform = {"Authorization": f"Bearer {platform_key.strip()}"}
+    photo = PHOTOS[14]
+    upload = edits.jpeg(edits.rotate90(edits.load_rgb(str(photo)), 2), 80)
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [HASHWALL, "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=sink,
+            stderr=sink,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while log.read_text().count("Application startup complete") < 2:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        with httpx.Client(base_url=url, timeout=30) as http:
+            item = http.post(
+                "/register",
+                files={"file": ("p", photo.read_bytes())},
+                data={"category": "ncii"},
+                headers=staff,
+            ).json()
+            time.sleep(1.0)
+            # New connections spread over both processes; every answer must block.
+            for _ in range(16):
+                with httpx.Client(base_url=url, timeout=30) as fresh:
+                    body = fresh.post(
+                        "/check", files={"file": ("u", upload)}, headers=platform
+                    ).json()
+                assert body["decision"] == "block"
+                assert body["matches"][0]["item_id"] == item["item_id"]
+            http.delete(f"/items/{item['item_id']}?reason=withdrawn", headers=staff)
+            time.sleep(1.0)
+            for _ in range(16):
+                with httpx.Client(base_url=url, timeout=30) as fresh:
+                    body = fresh.post(
+                        "/check", files={"file": ("u", upload)}, headers=platform
+                    ).json()
+                assert body["decision"] == "allow"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
