@@ -307,6 +307,19 @@ def cpu_seconds(pid: int, tid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its child processes (``hashwall serve --workers N`` forks N)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return [pid, *children]
+
+
 @dataclass(frozen=True, slots=True)
 class Run:
     label: str
@@ -340,6 +353,7 @@ def measured(
     count: int,
     request: Request,
 ) -> Run:
+    pids = [p for root in pids for p in process_tree(root)]
     server_before = sum(cpu_seconds(p) for p in pids)
     loop_before = sum(cpu_seconds(p, p) for p in pids)
     client_before = time.process_time()
