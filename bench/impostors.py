@@ -26,13 +26,13 @@ SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 
 def closest(query: ImageHashes, item: ImageHashes, signal: str) -> int:
-    """The smallest distance a check of ``query`` finds to registered ``item``."""
-    best = 1 << 30
-    for q, r in itertools.product(query.views, item.views):
-        asked: dict[Transform, HashValue] = getattr(q, signal)
-        stored: HashValue = getattr(r, signal)[Transform.ORIGINAL]
-        best = min(best, *(asked[t].distance(stored) for t in Transform))
-    return best
+    """The smallest distance a check of ``query`` finds to registered ``item``
+    (its views' original orientation and, for PDQ, its crop and rotation variants)."""
+    stored: list[HashValue] = [getattr(r, signal)[Transform.ORIGINAL] for r in item.views]
+    if signal == "pdq":
+        stored += [value for _, value in item.variants]
+    asked: list[HashValue] = [getattr(q, signal)[t] for q in query.views for t in Transform]
+    return min(a.distance(b) for a in asked for b in stored)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in sorted(args.folder.iterdir()):
         if path.suffix.lower() in SUFFIXES:
             try:
-                hashes[path.name] = hash_image_bytes(path.read_bytes())
+                hashes[path.name] = hash_image_bytes(path.read_bytes(), variants=True)
             except DecodeError as exc:
                 print(f"skipped {path.name}: {exc.code}")
     pairs = []

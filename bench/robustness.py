@@ -41,6 +41,7 @@ from PIL import Image
 
 from app.main import new_index
 from app.schemas import Decision
+from app.services.items import media_hashes
 from app.services.matching import (
     Candidate,
     demote_low_quality_items,
@@ -53,7 +54,6 @@ from bench.edits import EDITS, Pixels, load_rgb
 from hashing.decode import decode_image
 from hashing.hashers import pdq
 from hashing.pipeline import ImageHashes, hash_image_bytes
-from hashing.transforms import Transform
 from hashing.types import HashValue, Signal
 from index import HashIndex
 
@@ -169,12 +169,11 @@ def searched(hashes: ImageHashes, signal: Signal) -> list[HashValue]:
 
 
 def stored(hashes: ImageHashes) -> list[HashValue]:
-    """What ``POST /register`` stores for media: the file digest and the ``original``
-    orientation of each perceptual hash a check would search."""
+    """What ``POST /register`` stores for media (``app.services.items.media_hashes``)."""
     out: list[HashValue] = []
-    for h in image_query(hashes).hashes:
-        if h.applied is Transform.ORIGINAL and h.value not in out:
-            out.append(h.value)
+    for new in media_hashes(hashes):
+        if new.value not in out:
+            out.append(new.value)
     return out
 
 
@@ -703,7 +702,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pixels[path.name] = load_rgb(str(path))
         item: int | None = None
         if position % 2 == 0:
-            hashes = hash_image_bytes(data)
+            hashes = hash_image_bytes(data, variants=True)
             decision, candidates = decide(index, hashes, {}, settings)
             if decision is Decision.BLOCK:
                 # The service would answer "duplicate of" and store nothing new.

@@ -13,17 +13,13 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from hashing.augment import variant_hashes
 from hashing.borders import Box, crop, trim_passes
+from hashing.canvas import canvas
 from hashing.decode import DecodeLimits, ImageFormat, decode_image
 from hashing.hashers import pdq_dihedral, phash_dihedral, phash_thumbnail, sha256
 from hashing.transforms import Transform
 from hashing.types import HashValue, u8
-
-# 320 px square: small enough that PDQ of all eight rotations and flips costs
-# about 2 ms, and a side at which PDQ's box filter is symmetric, so the reference's
-# DCT-domain rotations equal hashing rotated pixels exactly. Measured on the dev
-# corpus: median 8 bits from the reference hash of the full-size image.
-CANVAS_SIDE = 320
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +51,9 @@ class ImageHashes:
     format: ImageFormat
     width: int
     height: int
+    variants: list[tuple[str, HashValue]]
+    """Named PDQ hashes of crops and small rotations of the primary view, made
+    for registrations only (see :mod:`hashing.augment`)."""
 
     @property
     def primary(self) -> View:
@@ -75,17 +74,6 @@ class ImageHashes:
     @property
     def content(self) -> Box:
         return self.primary.content
-
-
-def canvas(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    """Shrink (or stretch) RGB pixels to the square hashing canvas.
-
-    Bilinear to twice the side, then an exact 2:1 area average: OpenCV's area
-    filter is 3x slower at non-integer ratios, and the two-step result hashed at
-    most 2 PDQ bits from a direct area resize on the dev corpus.
-    """
-    double = cv2.resize(pixels, (2 * CANVAS_SIDE, 2 * CANVAS_SIDE), interpolation=cv2.INTER_LINEAR)
-    return u8(cv2.resize(double, (CANVAS_SIDE, CANVAS_SIDE), interpolation=cv2.INTER_AREA))
 
 
 # Trimming passes; the view after each pass that changed the box is hashed.
@@ -120,17 +108,22 @@ def hash_pixels(pixels: npt.NDArray[np.uint8]) -> list[View]:
     return views
 
 
-def hash_image_bytes(data: bytes, limits: DecodeLimits | None = None) -> ImageHashes:
-    """Decode and hash an uploaded still image.
+def hash_image_bytes(
+    data: bytes, limits: DecodeLimits | None = None, *, variants: bool = False
+) -> ImageHashes:
+    """Decode and hash an uploaded still image; ``variants`` adds the crop and
+    rotation hashes a registration stores.
 
     Raises :class:`hashing.decode.DecodeError` for anything that is not a
     decodable image within ``limits``.
     """
     decoded = decode_image(data, limits)
+    views = hash_pixels(decoded.pixels)
     return ImageHashes(
         sha256=sha256(data),
-        views=hash_pixels(decoded.pixels),
+        views=views,
         format=decoded.format,
         width=decoded.width,
         height=decoded.height,
+        variants=variant_hashes(crop(decoded.pixels, views[0].content)) if variants else [],
     )

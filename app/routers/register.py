@@ -16,11 +16,16 @@ from app.deps import RegisterKey, SessionDep, StateDep
 from app.errors import ApiError, require_hash_count, responses
 from app.models import Item
 from app.schemas import Category, ItemSummary, RegisterHashes, RegisterResult
-from app.services.items import NewHash, find_duplicate, hashes_out, register_item
+from app.services.items import (
+    NewHash,
+    find_duplicate,
+    hashes_out,
+    media_hashes,
+    register_item,
+)
 from app.services.matching import Query, hash_query, image_query
 from app.state import AppState
 from hashing.pipeline import hash_image_bytes
-from hashing.transforms import Transform
 
 router = APIRouter(tags=["register"])
 
@@ -125,17 +130,13 @@ def _register_media(
     case_ref: str | None,
     note: str | None,
 ) -> tuple[Item, bool]:
-    hashes = hash_image_bytes(data, state.limits)
-    new_hashes = [NewHash(hashes.sha256, variant="file")]
-    for view in hashes.views:
-        new_hashes.append(NewHash(view.pdq[Transform.ORIGINAL], view.name, view.quality))
-        new_hashes.append(NewHash(view.phash[Transform.ORIGINAL], view.name))
+    hashes = hash_image_bytes(data, state.limits, variants=True)
     return _register(
         state,
         session,
         principal,
         image_query(hashes),
-        new_hashes,
+        media_hashes(hashes),
         media_type="image",
         category=category,
         case_ref=case_ref,

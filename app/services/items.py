@@ -15,6 +15,8 @@ from app.models import AuditEvent, IndexChange, Item, ItemHash, utcnow
 from app.schemas import Category, Decision
 from app.services.matching import Candidate, Query, search
 from app.settings import Settings
+from hashing.pipeline import ImageHashes
+from hashing.transforms import Transform
 from hashing.types import HashValue
 from index import HashIndex
 
@@ -24,6 +26,17 @@ class NewHash:
     value: HashValue
     variant: str = "original"
     quality: int | None = None
+
+
+def media_hashes(hashes: ImageHashes) -> list[NewHash]:
+    """What registering media stores: the file digest, the original orientation of
+    every view's PDQ and pHash, and the PDQ of each crop and rotation variant."""
+    stored = [NewHash(hashes.sha256, variant="file")]
+    for view in hashes.views:
+        stored.append(NewHash(view.pdq[Transform.ORIGINAL], view.name, view.quality))
+        stored.append(NewHash(view.phash[Transform.ORIGINAL], view.name))
+    stored += [NewHash(value, name, hashes.quality) for name, value in hashes.variants]
+    return stored
 
 
 @dataclass(frozen=True, slots=True)

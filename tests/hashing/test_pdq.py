@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from hashing.canvas import CANVAS_SIDE, canvas
 from hashing.decode import decode_image
 from hashing.hashers import (
     PDQ_MIN_QUALITY,
@@ -21,7 +22,6 @@ from hashing.hashers import (
     phash_thumbnail,
     sha256,
 )
-from hashing.pipeline import CANVAS_SIDE, canvas
 from hashing.transforms import DIHEDRAL_ORDER, Transform, apply
 from hashing.types import HashValue, Signal, u8
 from tests.conftest import PHOTOS

@@ -1,0 +1,51 @@
+"""Crops and small rotations of registered photos are blocked through the API, and
+unrelated photos are not, now that registrations carry crop and rotation variants."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+from bench import edits
+from tests.conftest import PHOTOS, bearer
+
+REGISTERED = [PHOTOS[i] for i in (0, 9, 18, 27)]
+UNRELATED = [p for p in PHOTOS if p not in REGISTERED][:50]
+
+EDITS: dict[str, Callable[[edits.Pixels], bytes]] = {
+    "crop_centre_10pct": lambda p: edits.jpeg(edits.crop_center(p, 0.9)),
+    "crop_corner_10pct": lambda p: edits.jpeg(edits.crop_offset(p, 0.9, "top_left")),
+    "rotate_5deg": lambda p: edits.jpeg(edits.rotate_small(p, 5)),
+    "rotate_-5deg": lambda p: edits.jpeg(edits.rotate_small(p, -5)),
+}
+
+
+def test_crops_and_small_rotations_are_blocked_and_unrelated_photos_allowed(
+    client: TestClient, api_keys: dict[str, str]
+) -> None:
+    staff, platform = bearer(api_keys["trust_safety"]), bearer(api_keys["platform"])
+    ids = {}
+    for path in REGISTERED:
+        body = client.post(
+            "/register",
+            files={"file": (path.name, path.read_bytes())},
+            data={"category": "ncii"},
+            headers=staff,
+        ).json()
+        assert len(body["hashes"]["pdq"]) >= 25  # views plus 24 variants
+        ids[path] = body["item_id"]
+    for path in REGISTERED:
+        pixels = edits.load_rgb(str(path))
+        for name, edit in EDITS.items():
+            body = client.post(
+                "/check", files={"file": ("u.jpg", edit(pixels))}, headers=platform
+            ).json()
+            assert body["decision"] == "block", (path.name, name, body)
+            assert body["matches"][0]["item_id"] == ids[path], (path.name, name)
+    assert len(UNRELATED) == 50
+    for path in UNRELATED:
+        body = client.post(
+            "/check", files={"file": (path.name, path.read_bytes())}, headers=platform
+        ).json()
+        assert body["decision"] == "allow", (path.name, body)
