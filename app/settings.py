@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     phash_block_distance: int | None = Field(default=None, ge=0, le=64)
     """None: a pHash match alone never blocks, it only sends to review."""
     phash_review_distance: int = Field(default=4, ge=0, le=64)
+    pdq_corroborated_distance: int = Field(default=51, ge=0, le=256)
+    """PDQ distance that blocks when the same item's pHash is within the next setting."""
+    phash_corroboration_distance: int = Field(default=10, ge=0, le=64)
     pdq_min_quality: int = Field(default=50, ge=0, le=100)
     max_matches: int = Field(default=20, ge=1)
 
@@ -47,6 +50,12 @@ class Settings(BaseSettings):
     def _ordered_thresholds(self) -> Settings:
         if self.pdq_review_distance < self.pdq_block_distance:
             raise ValueError("pdq_review_distance must be >= pdq_block_distance")
+        if not (
+            self.pdq_block_distance <= self.pdq_corroborated_distance <= self.pdq_review_distance
+        ):
+            raise ValueError(
+                "pdq_corroborated_distance must lie between the block and review distances"
+            )
         if (
             self.phash_block_distance is not None
             and self.phash_review_distance < self.phash_block_distance

@@ -638,6 +638,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="default: none, a pHash match alone never blocks",
     )
     parser.add_argument("--phash-review-distance", type=int, default=defaults.phash_review_distance)
+    parser.add_argument(
+        "--pdq-corroborated-distance", type=int, default=defaults.pdq_corroborated_distance
+    )
+    parser.add_argument(
+        "--phash-corroboration-distance", type=int, default=defaults.phash_corroboration_distance
+    )
     parser.add_argument("--pdq-min-quality", type=int, default=defaults.pdq_min_quality)
     parser.add_argument(
         "--baseline-pdq-distance",
@@ -678,6 +684,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pdq_review_distance=args.pdq_review_distance,
         phash_block_distance=args.phash_block_distance,
         phash_review_distance=args.phash_review_distance,
+        pdq_corroborated_distance=args.pdq_corroborated_distance,
+        phash_corroboration_distance=args.phash_corroboration_distance,
         pdq_min_quality=args.pdq_min_quality,
     )
     edits = [e for e in args.edits.split(",") if e] or list(EDITS)

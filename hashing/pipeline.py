@@ -17,6 +17,7 @@ from hashing.augment import variant_hashes
 from hashing.borders import Box, crop, trim_passes
 from hashing.canvas import canvas
 from hashing.decode import DecodeLimits, ImageFormat, decode_image
+from hashing.embedded import find_embedded
 from hashing.hashers import pdq_dihedral, phash_dihedral, phash_thumbnail, sha256
 from hashing.transforms import Transform
 from hashing.types import HashValue, u8
@@ -92,6 +93,9 @@ def hash_pixels(pixels: npt.NDArray[np.uint8]) -> list[View]:
     """Hash the view after every border-trimming pass that changed the box, and the
     whole image too when trimming took anything.
 
+    A picture found embedded in a larger canvas (a screenshot's app frame, see
+    :mod:`hashing.embedded`) is a view of its own.
+
     Most photos give one view. A photo with a flat edge (sky, a studio backdrop)
     gives one per layer peeled, and a padded copy of it one layer deeper; an edit
     can also hide or reveal a flat edge (noise, blur, contrast). Searching every
@@ -105,7 +109,21 @@ def hash_pixels(pixels: npt.NDArray[np.uint8]) -> list[View]:
     whole = Box(0, height, 0, width)
     if boxes[0] != whole:
         views.append(hash_view(pixels, whole, "untrimmed"))
+    embedded = find_embedded(pixels)
+    if embedded is not None and not any(_near(embedded, box) for box in boxes):
+        views.append(hash_view(pixels, embedded, "embedded"))
     return views
+
+
+def _near(a: Box, b: Box, slack: float = 0.02) -> bool:
+    """Whether two boxes differ by at most ``slack`` of their size on every side."""
+    dy, dx = slack * max(a.height, b.height), slack * max(a.width, b.width)
+    return (
+        abs(a.top - b.top) <= dy
+        and abs(a.bottom - b.bottom) <= dy
+        and abs(a.left - b.left) <= dx
+        and abs(a.right - b.right) <= dx
+    )
 
 
 def hash_image_bytes(

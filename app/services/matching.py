@@ -89,17 +89,22 @@ def search(index: HashIndex, query: Query, settings: Settings) -> list[Candidate
     """
     radius = {
         Signal.PDQ: settings.pdq_review_distance,
-        Signal.PHASH: settings.phash_review_distance,
+        Signal.PHASH: max(settings.phash_review_distance, settings.phash_corroboration_distance),
         Signal.SHA256: 0,
     }
     low_query = query.quality is not None and query.quality < settings.pdq_min_quality
     best: dict[int, Candidate] = {}
+    phash_best: dict[int, int] = {}
     for signal in Signal:
         entries = [q for q in query.hashes if q.value.signal is signal]
         if not entries:
             continue
         hits = index.search(signal.value, [q.value.value for q in entries], radius[signal])
         for hit in hits:
+            if signal is Signal.PHASH:
+                phash_best[hit.key] = min(hit.distance, phash_best.get(hit.key, hit.distance))
+                if hit.distance > settings.phash_review_distance:
+                    continue  # corroborating evidence only, see below
             candidate = Candidate(
                 item_id=hit.key,
                 signal=signal,
@@ -110,6 +115,19 @@ def search(index: HashIndex, query: Query, settings: Settings) -> list[Candidate
             current = best.get(hit.key)
             if current is None or candidate.sort_key() < current.sort_key():
                 best[hit.key] = candidate
+    if not low_query:
+        for item_id, c in best.items():
+            # Two independent hashes agreeing on one item: a PDQ near miss (a banner,
+            # a tighter crop) becomes a block when the item's pHash is close too.
+            if (
+                c.signal is Signal.PDQ
+                and c.decision is Decision.REVIEW
+                and c.distance <= settings.pdq_corroborated_distance
+                and phash_best.get(item_id, 1 << 30) <= settings.phash_corroboration_distance
+            ):
+                best[item_id] = Candidate(
+                    c.item_id, c.signal, c.distance, c.transform, Decision.BLOCK
+                )
     return sorted(best.values(), key=Candidate.sort_key)
 
 

@@ -1,5 +1,5 @@
-"""Crops and small rotations of registered photos are blocked through the API, and
-unrelated photos are not, now that registrations carry crop and rotation variants."""
+"""A 10% crop, 20% padding, a mirror, a 5-degree rotation and a screenshot of a
+registered photo are blocked through the API, and 50 unrelated photos are not."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ EDITS: dict[str, Callable[[edits.Pixels], bytes]] = {
     "crop_corner_10pct": lambda p: edits.jpeg(edits.crop_offset(p, 0.9, "top_left")),
     "rotate_5deg": lambda p: edits.jpeg(edits.rotate_small(p, 5)),
     "rotate_-5deg": lambda p: edits.jpeg(edits.rotate_small(p, -5)),
+    "pad_20pct": lambda p: edits.jpeg(edits.pad(p, 0.2, (255, 255, 255))),
+    "mirror": lambda p: edits.jpeg(edits.mirror(p)),
+    "screenshot": lambda p: edits.png(edits.screenshot(p)),
 }
 
 
