@@ -25,16 +25,19 @@ class Settings(BaseSettings):
     max_image_side: int = Field(default=30_000, ge=64)
     max_hashes_per_request: int = Field(default=256, ge=1)
 
-    # Matching, in bits of Hamming distance. Chosen in docs/benchmarks.md: unrelated
-    # photos never came within 90 PDQ bits, but different shots of one scene (a
-    # chessboard series) came within 60, so block stays at the industry's 31 and
-    # review stops short of 60. pHash is too short to block on at scale: 4 bits
-    # keeps those same-scene shots (6 bits apart) out of review.
+    # Matching, in bits of Hamming distance; chosen in docs/benchmarks.md. Unrelated
+    # photos never came within 82 PDQ bits of a registration (its crop and rotation
+    # variants included), but different shots of one scene (a chessboard series)
+    # came within 52, so block stays at the industry's 31 and review stops at 51.
+    # pHash is too short to decide alone at millions of items: modelled on the dev
+    # corpus, a pHash within 4 bits of an unrelated item would send 0.8% of checks
+    # to review at 10M items, an exact pHash 1 in 120,000; its main job is to
+    # corroborate a PDQ near miss.
     pdq_block_distance: int = Field(default=31, ge=0, le=256)
     pdq_review_distance: int = Field(default=51, ge=0, le=256)
     phash_block_distance: int | None = Field(default=None, ge=0, le=64)
     """None: a pHash match alone never blocks, it only sends to review."""
-    phash_review_distance: int = Field(default=4, ge=0, le=64)
+    phash_review_distance: int = Field(default=0, ge=0, le=64)
     pdq_corroborated_distance: int = Field(default=51, ge=0, le=256)
     """PDQ distance that blocks when the same item's pHash is within the next setting."""
     phash_corroboration_distance: int = Field(default=10, ge=0, le=64)
