@@ -115,6 +115,20 @@ def hash_pixels(pixels: npt.NDArray[np.uint8]) -> list[View]:
     return views
 
 
+def _variants(pixels: npt.NDArray[np.uint8], views: list[View]) -> list[tuple[str, HashValue]]:
+    """Crop and rotation variants of the primary view and, when trimming took
+    something, of the whole image too: an edit of a photo with a flat edge (a
+    rotation's black corners, a tight crop) can change what trimming keeps."""
+    out = variant_hashes(crop(pixels, views[0].content))
+    untrimmed = [v for v in views if v.name == "untrimmed"]
+    if untrimmed:
+        out += [
+            (f"untrimmed-{name}", value)
+            for name, value in variant_hashes(crop(pixels, untrimmed[0].content))
+        ]
+    return out
+
+
 def _near(a: Box, b: Box, slack: float = 0.02) -> bool:
     """Whether two boxes differ by at most ``slack`` of their size on every side."""
     dy, dx = slack * max(a.height, b.height), slack * max(a.width, b.width)
@@ -143,5 +157,5 @@ def hash_image_bytes(
         format=decoded.format,
         width=decoded.width,
         height=decoded.height,
-        variants=variant_hashes(crop(decoded.pixels, views[0].content)) if variants else [],
+        variants=_variants(decoded.pixels, views) if variants else [],
     )
