@@ -46,9 +46,6 @@ class HashSet(BaseModel):
             for text in getattr(self, signal.value)
         ]
 
-    def count(self) -> int:
-        return len(self.pdq) + len(self.phash) + len(self.sha256)
-
 
 class RegisterHashes(BaseModel):
     """Register an item by its hashes only, as hash-sharing partners receive them."""
@@ -119,12 +116,6 @@ class ItemOut(BaseModel):
     deactivated_at: datetime | None
     deactivated_by: str | None
     deactivation_reason: str | None
-
-
-class Deactivate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str = Field(min_length=1, max_length=2000)
 
 
 class Health(BaseModel):

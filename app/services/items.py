@@ -39,13 +39,6 @@ def media_hashes(hashes: ImageHashes) -> list[NewHash]:
     return stored
 
 
-@dataclass(frozen=True, slots=True)
-class Registration:
-    item: Item
-    duplicate_of: Item | None
-    match: Candidate | None = None
-
-
 def find_duplicate(
     session: Session, index: HashIndex, query: Query, settings: Settings
 ) -> tuple[Item, Candidate] | None:
