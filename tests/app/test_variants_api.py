@@ -21,6 +21,7 @@ EDITS: dict[str, Callable[[edits.Pixels], bytes]] = {
     "pad_20pct": lambda p: edits.jpeg(edits.pad(p, 0.2, (255, 255, 255))),
     "mirror": lambda p: edits.jpeg(edits.mirror(p)),
     "screenshot": lambda p: edits.png(edits.screenshot(p)),
+    "text_banner": lambda p: edits.jpeg(edits.banner(p)),
 }
 
 
