@@ -27,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,8 +36,8 @@ import cv2
 import httpx
 import numpy as np
 import pdqhash
-import sqlalchemy as sa
 
+from app.db import scratch_schema
 from bench.edits import EDITS, Pixels, jpeg, load_rgb
 from hashing.decode import decode_image
 from hashing.pipeline import hash_pixels
@@ -156,21 +155,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-@contextmanager
-def postgres_schema(url: str) -> Iterator[str]:
-    """A fresh schema on ``url``, dropped afterwards; yields the URL that selects it."""
-    schema = f"hw_bench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @contextmanager
@@ -561,7 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         two = not args.no_two_servers
         server_env = dict(item.split("=", 1) for item in args.server_env)
         if args.database_url.startswith("postgresql"):
-            with postgres_schema(args.database_url) as url:
+            with scratch_schema(args.database_url, "hw_bench") as url:
                 lines = http_bench(
                     photos, database_url=url, two_servers=two, server_env=server_env, **kwargs
                 )
