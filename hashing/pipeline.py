@@ -36,6 +36,9 @@ class View:
     pdq: dict[Transform, HashValue]
     phash: dict[Transform, HashValue]
     quality: int
+    halves: tuple[HashValue, HashValue] | None = None
+    """PDQ of the top and bottom bands of the canvas (see :func:`halves`); made
+    for the primary view only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +56,20 @@ class ImageHashes:
     width: int
     height: int
     variants: list[tuple[str, HashValue]]
-    """Named PDQ hashes of crops and small rotations of the primary view, made
-    for registrations only (see :mod:`hashing.augment`)."""
-    halves: tuple[HashValue, HashValue]
-    """PDQ of the top and bottom 42.5% of the primary view's canvas: a caption or
-    banner across the middle leaves both intact (see :func:`halves`)."""
+    """Named PDQ hashes of crops and small rotations of the primary view (and of
+    the untrimmed image when trimming took something), made for registrations
+    only (see :mod:`hashing.augment`)."""
 
     @property
     def primary(self) -> View:
         return self.views[0]
+
+    @property
+    def halves(self) -> tuple[HashValue, HashValue]:
+        """PDQ of the top and bottom bands of the primary view's canvas: a caption
+        or banner across the middle leaves both intact."""
+        assert self.primary.halves is not None, "hash_pixels makes the primary's bands"
+        return self.primary.halves
 
     @property
     def pdq(self) -> dict[Transform, HashValue]:
@@ -84,19 +92,24 @@ class ImageHashes:
 TRIM_PASSES = 3
 
 
-def hash_view(pixels: npt.NDArray[np.uint8], box: Box, name: str) -> View:
-    """Shrink the content box to the canvas and hash all eight orientations."""
+def hash_view(
+    pixels: npt.NDArray[np.uint8], box: Box, name: str, *, with_halves: bool = False
+) -> View:
+    """Shrink the content box to the canvas and hash all eight orientations (and,
+    ``with_halves``, the canvas's top and bottom bands)."""
     square = canvas(crop(pixels, box))
     pdq_hashes, quality = pdq_dihedral(square)
     gray = u8(cv2.cvtColor(square, cv2.COLOR_RGB2GRAY))
-    return View(name, box, pdq_hashes, phash_dihedral(phash_thumbnail(gray)), quality)
+    bands = halves(square) if with_halves else None
+    return View(name, box, pdq_hashes, phash_dihedral(phash_thumbnail(gray)), quality, bands)
 
 
 def hash_pixels(pixels: npt.NDArray[np.uint8]) -> list[View]:
     """Hash the view after every border-trimming pass that changed the box, and the
     whole image too when trimming took anything.
 
-    A picture found embedded in a larger canvas (a screenshot's app frame, see
+    The first view also carries the bands of its canvas (:func:`halves`). A picture
+    found embedded in a larger canvas (a screenshot's app frame, see
     :mod:`hashing.embedded`) is a view of its own.
 
     Most photos give one view. A photo with a flat edge (sky, a studio backdrop)
@@ -107,7 +120,10 @@ def hash_pixels(pixels: npt.NDArray[np.uint8]) -> list[View]:
     photos to none.
     """
     boxes = trim_passes(pixels, TRIM_PASSES)
-    views = [hash_view(pixels, box, f"trim{depth}") for depth, box in enumerate(boxes, 1)]
+    views = [
+        hash_view(pixels, box, f"trim{depth}", with_halves=depth == 1)
+        for depth, box in enumerate(boxes, 1)
+    ]
     height, width = pixels.shape[:2]
     whole = Box(0, height, 0, width)
     if boxes[0] != whole:
@@ -170,7 +186,6 @@ def hash_image_bytes(
     decoded = decode_image(data, limits)
     views = hash_pixels(decoded.pixels)
     return ImageHashes(
-        halves=halves(canvas(crop(decoded.pixels, views[0].content))),
         sha256=sha256(data),
         views=views,
         format=decoded.format,
