@@ -31,6 +31,7 @@ DECODE_STATUS: dict[DecodeErrorCode, int] = {
     DecodeErrorCode.UNSUPPORTED: 415,
     DecodeErrorCode.CORRUPT: 422,
     DecodeErrorCode.TOO_MANY_PIXELS: 413,
+    DecodeErrorCode.CORRUPT_VIDEO: 422,
 }
 
 _STATUS_CODES: dict[int, str] = {

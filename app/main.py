@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import cv2
 from fastapi import FastAPI
@@ -14,8 +15,10 @@ from app.limits import BodyLimit
 from app.routers import check, health, items, register
 from app.services.items import load_index
 from app.services.sync import IndexFollower, feed_position
+from app.services.uploads import clear_spool
 from app.settings import Settings
 from app.state import AppState
+from hashing.clip import ClipLimits
 from hashing.decode import DecodeLimits
 from hashing.types import Signal
 from index import HashIndex
@@ -27,6 +30,30 @@ def new_index(threads: int = 1) -> HashIndex:
         exact=[s.value for s in Signal if not s.perceptual],
         threads=threads,
     )
+
+
+def clip_limits(settings: Settings, *, register: bool = False) -> ClipLimits:
+    """How clips are sampled: by clock and cuts on a check, and on a registration
+    also by motion, densely, so a check's samples land near a stored keyframe."""
+    limits = ClipLimits(
+        max_pixels=settings.video_max_pixels,
+        max_seconds=settings.video_max_seconds,
+        time_budget=settings.video_time_budget,
+        interval=settings.video_keyframe_interval,
+        max_keyframes=settings.video_max_keyframes,
+        shot_change=settings.video_shot_change,
+        dedupe_distance=settings.video_dedupe_distance,
+        min_quality=settings.pdq_min_quality,
+        max_frames=settings.animation_max_frames,
+        threads=settings.video_decode_threads,
+    )
+    if register:
+        limits = replace(
+            limits,
+            motion_bits=settings.video_register_motion_bits,
+            max_keyframes=settings.video_register_max_keyframes,
+        )
+    return limits
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,7 +75,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             limits=DecodeLimits(
                 max_pixels=settings.max_image_pixels, max_side=settings.max_image_side
             ),
+            clip_limits=clip_limits(settings),
+            register_clip_limits=clip_limits(settings, register=True),
         )
+        clear_spool(settings.upload_dir)
         with state.sessions() as session:
             start = feed_position(session)
             load_index(session, state.index)

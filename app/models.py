@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -87,6 +88,11 @@ class Item(Base):
     case_ref: Mapped[str | None] = mapped_column(String(200))
     note: Mapped[str | None] = mapped_column(Text)
     quality: Mapped[int | None] = mapped_column(Integer)
+    """PDQ quality of the media; the median over keyframes for a clip."""
+    duration: Mapped[float | None] = mapped_column(Float)
+    """Seconds, for a clip."""
+    keyframes: Mapped[int | None] = mapped_column(Integer)
+    """Keyframes stored, for a clip."""
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(100))
@@ -112,6 +118,8 @@ class ItemHash(Base):
     value: Mapped[bytes] = mapped_column(LargeBinary)
     variant: Mapped[str] = mapped_column(String(40), default="original")
     quality: Mapped[int | None] = mapped_column(Integer)
+    frame_at: Mapped[float | None] = mapped_column(Float)
+    """Seconds into the clip of the keyframe this hash is of; None for a still."""
 
     item: Mapped[Item] = relationship(back_populates="hashes")
 

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from hashing.types import HashValue, Signal
 
@@ -47,23 +55,48 @@ class HashSet(BaseModel):
         ]
 
 
-class RegisterHashes(BaseModel):
-    """Register an item by its hashes only, as hash-sharing partners receive them."""
+VpdqText = Annotated[
+    str | list[str],
+    Field(
+        description="A video's vPDQ hash: lines (or a list) of pdq_hex,quality,timestamp_s; "
+        "the reference tool's frame_number,quality,pdq_hex,timestamp_s is read too",
+    ),
+]
+
+
+class _HashesOrVpdq(BaseModel):
+    hashes: HashSet | None = None
+    vpdq: VpdqText | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> _HashesOrVpdq:
+        if (self.hashes is None) == (self.vpdq is None):
+            raise ValueError("send exactly one of 'hashes' (a still) or 'vpdq' (a video)")
+        return self
+
+    def vpdq_lines(self) -> list[str]:
+        if self.vpdq is None:
+            return []
+        return self.vpdq.splitlines() if isinstance(self.vpdq, str) else self.vpdq
+
+
+class RegisterHashes(_HashesOrVpdq):
+    """Register an item by its hashes only, as hash-sharing partners receive them:
+    still-image ``hashes``, or a video's ``vpdq``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    hashes: HashSet
     category: Category
     case_ref: str | None = Field(default=None, max_length=200)
     note: str | None = Field(default=None, max_length=4000)
 
 
-class CheckHashes(BaseModel):
-    """Check precomputed hashes, for platforms that hash on their side."""
+class CheckHashes(_HashesOrVpdq):
+    """Check precomputed hashes, for platforms that hash on their side: a still's
+    ``hashes`` or a video's ``vpdq``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    hashes: HashSet
     upload_ref: str | None = Field(default=None, max_length=200)
 
 
@@ -74,6 +107,26 @@ class ItemSummary(BaseModel):
     created_at: datetime
 
 
+class ClipInfo(BaseModel):
+    """What of a video or animated image was looked at."""
+
+    container: str
+    width: int
+    height: int
+    duration_s: float | None = Field(description="As the container declares it")
+    hashed_s: float = Field(description="Timestamp of the last frame decoded")
+    frames_decoded: int
+    keyframes: int = Field(description="Keyframes hashed and searched (or stored)")
+    low_quality_keyframes: int = Field(
+        description="Keyframes left out for PDQ quality below the floor"
+    )
+    complete: bool = Field(description="False when only the first part was hashed")
+    stopped_by: str | None = Field(
+        description="Why hashing stopped early: duration_limit, time_budget, "
+        "keyframe_limit, frame_limit or decode_error"
+    )
+
+
 class RegisterResult(BaseModel):
     item_id: int
     media_type: str
@@ -81,6 +134,7 @@ class RegisterResult(BaseModel):
     hashes: dict[str, list[str]]
     quality: int | None
     duplicate_of: ItemSummary | None = None
+    clip: ClipInfo | None = None
 
 
 class Match(BaseModel):
@@ -92,6 +146,18 @@ class Match(BaseModel):
         description="How the upload differs from the item: original, rotate_90/180/270 "
         "(clockwise), flip_horizontal, flip_vertical, transpose, transverse"
     )
+    upload_share: float | None = Field(
+        default=None, description="Clips: share of the upload's keyframes that matched the item"
+    )
+    item_share: float | None = Field(
+        default=None, description="Clips: share of the item's keyframes found in the upload"
+    )
+    upload_span: tuple[float, float] | None = Field(
+        default=None, description="Clips: seconds of the upload from first to last match"
+    )
+    item_span: tuple[float, float] | None = Field(
+        default=None, description="Clips: seconds of the item from first to last match"
+    )
 
 
 class CheckResult(BaseModel):
@@ -100,6 +166,7 @@ class CheckResult(BaseModel):
     media_type: str
     quality: int | None
     elapsed_ms: float
+    clip: ClipInfo | None = None
 
 
 class ItemOut(BaseModel):
@@ -109,6 +176,8 @@ class ItemOut(BaseModel):
     case_ref: str | None
     note: str | None
     quality: int | None
+    duration_s: float | None = None
+    keyframes: int | None = None
     hashes: dict[str, list[str]]
     active: bool
     created_at: datetime

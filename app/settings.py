@@ -19,7 +19,10 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1)
 
     # Limits on untrusted input.
-    max_upload_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    """Whole request body; a video may be this large."""
+    max_image_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    """Still and animated images are read into memory, so they get a smaller cap."""
     max_json_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=64_000_000, ge=64 * 64)
     max_image_side: int = Field(default=30_000, ge=64)
@@ -44,6 +47,35 @@ class Settings(BaseSettings):
     pdq_min_quality: int = Field(default=50, ge=0, le=100)
     max_matches: int = Field(default=20, ge=1)
 
+    # Video and animated images (see hashing.clip.ClipLimits for what each means).
+    tmp_dir: Path | None = None
+    """Where uploaded videos are spooled while hashed; default ``data_dir/tmp``."""
+    video_keyframe_interval: float = Field(default=1.0, gt=0, le=60)
+    """Seconds: at least one keyframe this often (plus one at every shot change)."""
+    video_max_keyframes: int = Field(default=900, ge=1, le=20_000)
+    video_register_motion_bits: int | None = Field(default=20, ge=1, le=256)
+    """Registration also keeps a keyframe whenever the picture moved this many PDQ
+    bits (see hashing.clip.ClipLimits.motion_bits); None turns it off."""
+    video_register_max_keyframes: int = Field(default=3600, ge=1, le=50_000)
+    video_dedupe_distance: int = Field(default=12, ge=0, le=256)
+    """A keyframe within this many PDQ bits of the previous one is not stored."""
+    video_shot_change: float = Field(default=24.0, gt=0, le=255)
+    video_max_seconds: float = Field(default=3600.0, gt=0)
+    """Only the first part of a longer video is hashed; the answer says so."""
+    video_time_budget: float = Field(default=30.0, gt=0)
+    """Wall-time seconds one upload may spend decoding and hashing."""
+    video_max_pixels: int = Field(default=8192 * 4320, ge=64 * 64)
+    video_decode_threads: int = Field(default=2, ge=1, le=16)
+    animation_max_frames: int = Field(default=3000, ge=1)
+    video_block_share: float = Field(default=0.5, gt=0, le=1)
+    """Share of the upload's keyframes matching an item, or of the item's keyframes
+    found in the upload, that blocks (either is enough)."""
+    video_min_frames: int = Field(default=2, ge=1)
+    """Keyframes that must match for a block (fewer when either clip has fewer)."""
+    video_duplicate_share: float = Field(default=0.9, gt=0, le=1)
+    """A registration whose keyframes are this much inside an active item is a duplicate."""
+    vpdq_max_frames: int = Field(default=20_000, ge=1)
+
     index_sync_seconds: float = Field(default=0.25, gt=0, le=60)
     """How often each process applies other processes' registrations and deactivations."""
     faiss_threads: int = Field(default=1, ge=1)
@@ -65,6 +97,10 @@ class Settings(BaseSettings):
         ):
             raise ValueError("phash_review_distance must be >= phash_block_distance")
         return self
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.tmp_dir if self.tmp_dir is not None else self.data_dir / "tmp"
 
     @property
     def effective_database_url(self) -> str:

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.settings import Settings
+from hashing.clip import ClipLimits
 from hashing.decode import DecodeLimits
 from index import HashIndex
 
@@ -20,5 +21,7 @@ class AppState:
     sessions: sessionmaker[Session]
     index: HashIndex
     limits: DecodeLimits
+    clip_limits: ClipLimits
+    register_clip_limits: ClipLimits
     register_lock: threading.Lock = field(default_factory=threading.Lock)
     """Serialises the duplicate check and insert of registrations in this process."""

@@ -44,6 +44,7 @@ class DecodeErrorCode(StrEnum):
     UNSUPPORTED = "unsupported_media_type"
     CORRUPT = "corrupt_image"
     TOO_MANY_PIXELS = "too_many_pixels"
+    CORRUPT_VIDEO = "corrupt_video"
 
 
 class DecodeError(Exception):

@@ -11,8 +11,11 @@ from app.deps import CheckKey, SessionDep, StateDep
 from app.errors import require_hash_count, responses
 from app.schemas import CheckHashes, CheckResult
 from app.services.checks import check
-from app.services.matching import hash_query, image_query
-from hashing.pipeline import hash_image_bytes
+from app.services.clips import ClipQuery, clip_query, vpdq_query
+from app.services.matching import Query, hash_query, image_query
+from app.services.uploads import clip_info, hash_upload, media_type
+from hashing.pipeline import ImageHashes
+from hashing.vpdq import parse_vpdq
 
 router = APIRouter(tags=["check"])
 
@@ -26,31 +29,30 @@ def check_upload(
     state: StateDep,
     session: SessionDep,
     principal: CheckKey,
-    file: Annotated[UploadFile, File(description="The uploaded image")],
+    file: Annotated[
+        UploadFile, File(description="The upload: an image, an animated image or a video")
+    ],
     upload_ref: Annotated[str | None, Form(max_length=200)] = None,
 ) -> CheckResult:
-    """Decide whether an upload is a re-upload of registered content.
+    """Decide whether an upload (a still or animated image, or a video) is a
+    re-upload of registered content.
 
     ``block`` for a confident match, ``review`` for a borderline one or a
     low-quality hash, ``allow`` otherwise; matches come best first.
     """
     started = time.perf_counter()
-    data = file.file.read()
-    hashes = hash_image_bytes(data, state.limits)
+    hashed = hash_upload(file.file, state, register=False)
+    query = image_query(hashed) if isinstance(hashed, ImageHashes) else clip_query(hashed)
     outcome = check(
-        session,
-        state.index,
-        image_query(hashes),
-        state.settings,
-        principal=principal,
-        upload_ref=upload_ref,
+        session, state.index, query, state.settings, principal=principal, upload_ref=upload_ref
     )
     return CheckResult(
         decision=outcome.decision,
         matches=outcome.matches,
-        media_type="image",
-        quality=hashes.quality,
+        media_type=media_type(hashed),
+        quality=hashed.quality,
         elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
+        clip=clip_info(hashed),
     )
 
 
@@ -62,22 +64,26 @@ def check_upload(
 def check_hashes(
     state: StateDep, session: SessionDep, principal: CheckKey, body: CheckHashes
 ) -> CheckResult:
-    """Check hashes computed on the platform's side (no media leaves the platform)."""
+    """Check hashes computed on the platform's side (no media leaves the platform):
+    a still's ``hashes``, or a video's ``vpdq`` (matched keyframe by keyframe)."""
     started = time.perf_counter()
-    values = body.hashes.values()
-    require_hash_count(len(values), state.settings.max_hashes_per_request)
+    settings = state.settings
+    query: Query | ClipQuery
+    if body.hashes is not None:
+        values = body.hashes.values()
+        require_hash_count(len(values), settings.max_hashes_per_request)
+        query, kind = hash_query(values), "hashes"
+    else:
+        frames = parse_vpdq(body.vpdq_lines())
+        require_hash_count(len(frames), settings.vpdq_max_frames)
+        query, kind = vpdq_query(frames, settings.pdq_min_quality), "video_hashes"
     outcome = check(
-        session,
-        state.index,
-        hash_query(values),
-        state.settings,
-        principal=principal,
-        upload_ref=body.upload_ref,
+        session, state.index, query, settings, principal=principal, upload_ref=body.upload_ref
     )
     return CheckResult(
         decision=outcome.decision,
         matches=outcome.matches,
-        media_type="hashes",
-        quality=None,
+        media_type=kind,
+        quality=query.quality,
         elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
     )

@@ -25,6 +25,8 @@ def _out(item: Item) -> ItemOut:
         case_ref=item.case_ref,
         note=item.note,
         quality=item.quality,
+        duration_s=item.duration,
+        keyframes=item.keyframes,
         hashes=hashes_out(item),
         active=item.active,
         created_at=item.created_at,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, BinaryIO
 
+import numpy as np
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -15,17 +16,22 @@ from app.auth import Principal
 from app.deps import RegisterKey, SessionDep, StateDep
 from app.errors import ApiError, require_hash_count, responses
 from app.models import Item
-from app.schemas import Category, ItemSummary, RegisterHashes, RegisterResult
+from app.schemas import Category, ClipInfo, ItemSummary, RegisterHashes, RegisterResult
+from app.services.clips import ClipQuery, clip_query, vpdq_query
 from app.services.items import (
     NewHash,
+    clip_hashes,
     find_duplicate,
     hashes_out,
     media_hashes,
     register_item,
+    vpdq_hashes,
 )
 from app.services.matching import Query, hash_query, image_query
+from app.services.uploads import clip_info, hash_upload, media_type
 from app.state import AppState
-from hashing.pipeline import hash_image_bytes
+from hashing.pipeline import ImageHashes
+from hashing.vpdq import parse_vpdq
 
 router = APIRouter(tags=["register"])
 
@@ -52,7 +58,7 @@ _OPENAPI_BODY: dict[str, Any] = {
 }
 
 
-def _result(item: Item, duplicate: Item | None) -> RegisterResult:
+def _result(item: Item, duplicate: Item | None, clip: ClipInfo | None) -> RegisterResult:
     return RegisterResult(
         item_id=item.id,
         media_type=item.media_type,
@@ -67,6 +73,7 @@ def _result(item: Item, duplicate: Item | None) -> RegisterResult:
             case_ref=duplicate.case_ref,
             created_at=duplicate.created_at,
         ),
+        clip=clip,
     )
 
 
@@ -74,7 +81,7 @@ def _register(
     state: AppState,
     session: Session,
     principal: Principal,
-    query: Query,
+    query: Query | ClipQuery,
     new_hashes: list[NewHash],
     *,
     media_type: str,
@@ -82,6 +89,8 @@ def _register(
     case_ref: str | None,
     note: str | None,
     quality: int | None,
+    duration: float | None = None,
+    keyframes: int | None = None,
 ) -> tuple[Item, bool]:
     with state.register_lock:
         duplicate = find_duplicate(session, state.index, query, state.settings)
@@ -97,6 +106,8 @@ def _register(
             note=note,
             quality=quality,
             hashes=new_hashes,
+            duration=duration,
+            keyframes=keyframes,
         )
         return item, False
 
@@ -125,23 +136,85 @@ def _register_media(
     state: AppState,
     session: Session,
     principal: Principal,
-    data: bytes,
+    file: BinaryIO,
     category: Category,
     case_ref: str | None,
     note: str | None,
+) -> tuple[Item, bool, ClipInfo | None]:
+    hashed = hash_upload(file, state, register=True)
+    if isinstance(hashed, ImageHashes):
+        item, duplicate = _register(
+            state,
+            session,
+            principal,
+            image_query(hashed),
+            media_hashes(hashed),
+            media_type="image",
+            category=category,
+            case_ref=case_ref,
+            note=note,
+            quality=hashed.quality,
+        )
+        return item, duplicate, None
+    item, duplicate = _register(
+        state,
+        session,
+        principal,
+        clip_query(hashed),
+        clip_hashes(hashed),
+        media_type=media_type(hashed),
+        category=category,
+        case_ref=case_ref,
+        note=note,
+        quality=hashed.quality,
+        duration=hashed.duration if hashed.complete else hashed.hashed_until,
+        keyframes=len(hashed.keyframes),
+    )
+    return item, duplicate, clip_info(hashed)
+
+
+def _register_json(
+    state: AppState, session: Session, principal: Principal, body: RegisterHashes
 ) -> tuple[Item, bool]:
-    hashes = hash_image_bytes(data, state.limits, variants=True)
+    settings = state.settings
+    if body.hashes is not None:
+        values = body.hashes.values()
+        require_hash_count(len(values), settings.max_hashes_per_request)
+        return _register(
+            state,
+            session,
+            principal,
+            hash_query(values),
+            [NewHash(v) for v in values],
+            media_type="hashes",
+            category=body.category,
+            case_ref=body.case_ref,
+            note=body.note,
+            quality=None,
+        )
+    frames = parse_vpdq(body.vpdq_lines())
+    require_hash_count(len(frames), settings.vpdq_max_frames)
+    stored = vpdq_hashes(frames, settings)
+    if not stored:
+        raise ApiError(
+            422,
+            "low_quality",
+            f"no vpdq frame has PDQ quality {settings.pdq_min_quality} or more: "
+            "nothing would match",
+        )
     return _register(
         state,
         session,
         principal,
-        image_query(hashes),
-        media_hashes(hashes),
-        media_type="image",
-        category=category,
-        case_ref=case_ref,
-        note=note,
-        quality=hashes.quality,
+        vpdq_query(frames, settings.pdq_min_quality),
+        stored,
+        media_type="video_hashes",
+        category=body.category,
+        case_ref=body.case_ref,
+        note=body.note,
+        quality=int(np.median([f.quality for f in frames])),
+        duration=max(f.at for f in frames),
+        keyframes=len({h.at for h in stored}),
     )
 
 
@@ -165,7 +238,8 @@ async def register(
     session: SessionDep,
     principal: RegisterKey,
 ) -> RegisterResult:
-    """Register confirmed content: a media file (multipart) or its hashes (JSON).
+    """Register confirmed content: a media file (multipart: a still or animated
+    image, or a video) or its hashes (JSON: a still's hashes or a video's vPDQ).
 
     Answers 201 with the new item, or 200 with ``duplicate_of`` set when an active
     item already blocks this content.
@@ -179,30 +253,17 @@ async def register(
             category = _category(form.get("category"))
             case_ref = _form_text(form.get("case_ref"), "case_ref", 200)
             note = _form_text(form.get("note"), "note", 4000)
-            data = await upload.read()
-        item, duplicate = await run_in_threadpool(
-            _register_media, state, session, principal, data, category, case_ref, note
-        )
+            # Hashed while the form is open: closing it deletes the spooled upload.
+            item, duplicate, clip = await run_in_threadpool(
+                _register_media, state, session, principal, upload.file, category, case_ref, note
+            )
     elif content_type == "application/json":
         try:
             body = RegisterHashes.model_validate_json(await request.body())
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
-        values = body.hashes.values()
-        require_hash_count(len(values), state.settings.max_hashes_per_request)
-        item, duplicate = await run_in_threadpool(
-            _register,
-            state,
-            session,
-            principal,
-            hash_query(values),
-            [NewHash(v) for v in values],
-            media_type="hashes",
-            category=body.category,
-            case_ref=body.case_ref,
-            note=body.note,
-            quality=None,
-        )
+        item, duplicate = await run_in_threadpool(_register_json, state, session, principal, body)
+        clip = None
     else:
         raise ApiError(
             415,
@@ -211,5 +272,5 @@ async def register(
         )
     if duplicate:
         response.status_code = 200
-        return _result(item, item)
-    return _result(item, None)
+        return _result(item, item, clip)
+    return _result(item, None, clip)

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 from app.auth import Principal
 from app.models import CheckCounter, MatchEvent, utcnow
 from app.schemas import Category, Decision, Match
-from app.services.items import active_item_facts
-from app.services.matching import Query, demote_low_quality_items, overall, search
+from app.services.clips import ClipQuery
+from app.services.items import active_item_facts, candidates_for
+from app.services.matching import Query, demote_low_quality_items, overall
 from app.settings import Settings
 from index import HashIndex
 
@@ -27,7 +28,7 @@ class CheckOutcome:
 def check(
     session: Session,
     index: HashIndex,
-    query: Query,
+    query: Query | ClipQuery,
     settings: Settings,
     *,
     principal: Principal,
@@ -35,7 +36,7 @@ def check(
 ) -> CheckOutcome:
     """Search, decide, and log the check (a match event if anything matched, and
     the per-day counter always), committing once."""
-    candidates = search(index, query, settings)
+    candidates = candidates_for(session, index, query, settings)
     facts = active_item_facts(session, [c.item_id for c in candidates])
     # An item deactivated between the index search and now no longer matches.
     candidates = [c for c in candidates if c.item_id in facts]
@@ -50,6 +51,10 @@ def check(
             signal=c.signal,
             distance=c.distance,
             transform=c.transform.value,
+            upload_share=None if c.coverage is None else c.coverage.upload_share,
+            item_share=None if c.coverage is None else c.coverage.item_share,
+            upload_span=None if c.coverage is None else c.coverage.upload_span,
+            item_span=None if c.coverage is None else c.coverage.item_span,
         )
         for c in candidates
     ]

@@ -5,19 +5,31 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import ApiError
 from app.models import AuditEvent, IndexChange, Item, ItemHash, utcnow
 from app.schemas import Category, Decision
+from app.services.clips import (
+    BAND_VARIANTS,
+    PDQ_BYTES,
+    ClipQuery,
+    ItemFrames,
+    Part,
+    search_clip,
+    still_coverage,
+)
 from app.services.matching import Candidate, Query, search
 from app.settings import Settings
+from hashing.clip import ClipHashes
 from hashing.pipeline import ImageHashes
 from hashing.transforms import Transform
-from hashing.types import HashValue
+from hashing.types import HashValue, Signal
+from hashing.vpdq import VpdqFrame, format_vpdq
 from index import HashIndex
 
 
@@ -26,6 +38,8 @@ class NewHash:
     value: HashValue
     variant: str = "original"
     quality: int | None = None
+    at: float | None = None
+    """Seconds into the clip, for a keyframe's hash."""
 
 
 def media_hashes(hashes: ImageHashes) -> list[NewHash]:
@@ -44,12 +58,97 @@ def media_hashes(hashes: ImageHashes) -> list[NewHash]:
     return stored
 
 
+def clip_hashes(clip: ClipHashes) -> list[NewHash]:
+    """What registering a clip stores: the file digest and, for every keyframe,
+    the PDQ of each view, the pHash and the bands of the primary one, with its
+    timestamp."""
+    stored = [NewHash(clip.sha256, variant="file")]
+    for keyframe in clip.keyframes:
+        for view in keyframe.views:
+            stored.append(
+                NewHash(view.pdq[Transform.ORIGINAL], view.name, view.quality, keyframe.at)
+            )
+        primary = keyframe.views[0]
+        stored.append(NewHash(primary.phash[Transform.ORIGINAL], primary.name, None, keyframe.at))
+        if primary.halves is not None:
+            top, bottom = primary.halves
+            stored.append(NewHash(top, "half_top", primary.quality, keyframe.at))
+            stored.append(NewHash(bottom, "half_bottom", primary.quality, keyframe.at))
+    return stored
+
+
+def vpdq_hashes(frames: Sequence[VpdqFrame], settings: Settings) -> list[NewHash]:
+    """The frames of a vPDQ hash worth storing: quality at or above the floor, and
+    not within the dedupe distance of the previous stored frame (as for media)."""
+    stored: list[NewHash] = []
+    previous: HashValue | None = None
+    for f in frames:
+        if f.quality < settings.pdq_min_quality:
+            continue
+        if previous is not None and f.pdq.distance(previous) < settings.video_dedupe_distance:
+            continue
+        stored.append(NewHash(f.pdq, "vpdq", f.quality, f.at))
+        previous = f.pdq
+    return stored
+
+
+def item_frames(session: Session, item_ids: Sequence[int]) -> dict[int, ItemFrames]:
+    """Each item's PDQ hashes grouped by keyframe; a still's (all views, variants
+    and bands) form one frame."""
+    if not item_ids:
+        return {}
+    rows = session.execute(
+        select(ItemHash.item_id, ItemHash.value, ItemHash.frame_at, ItemHash.variant)
+        .where(ItemHash.item_id.in_(item_ids), ItemHash.signal == Signal.PDQ.value)
+        .order_by(ItemHash.item_id, ItemHash.id)
+    )
+    grouped: dict[int, list[tuple[bytes, float | None, Part]]] = defaultdict(list)
+    for item_id, value, at, variant in rows:
+        grouped[item_id].append((value, at, BAND_VARIANTS.get(variant, Part.WHOLE)))
+    out = {}
+    for item_id, entries in grouped.items():
+        keys = sorted({at for _, at, _ in entries}, key=lambda t: (t is None, t or 0.0))
+        position = {at: i for i, at in enumerate(keys)}
+        out[item_id] = ItemFrames(
+            times=keys,
+            codes=np.frombuffer(b"".join(v for v, _, _ in entries), np.uint8).reshape(
+                -1, PDQ_BYTES
+            ),
+            frame=np.array([position[at] for _, at, _ in entries], np.intp),
+            part=np.array([p for _, _, p in entries], np.intp),
+        )
+    return out
+
+
+def candidates_for(
+    session: Session, index: HashIndex, query: Query | ClipQuery, settings: Settings
+) -> list[Candidate]:
+    """Every item a still or clip query matches, best first (active or not)."""
+    if isinstance(query, ClipQuery):
+        return search_clip(index, query, lambda ids: item_frames(session, ids), settings)
+    candidates = search(index, query, settings)
+    # A still matching a clip item (a screenshot of a video): say where in it.
+    codes = [q.value.value for q in query.hashes if q.value.signal is Signal.PDQ and not q.part]
+    frames = item_frames(session, [c.item_id for c in candidates if c.signal.perceptual])
+    for i, c in enumerate(candidates):
+        if c.item_id in frames:
+            coverage = still_coverage(codes, frames[c.item_id], settings)
+            if coverage is not None:
+                candidates[i] = replace(c, coverage=coverage)
+    return candidates
+
+
 def find_duplicate(
-    session: Session, index: HashIndex, query: Query, settings: Settings
+    session: Session, index: HashIndex, query: Query | ClipQuery, settings: Settings
 ) -> tuple[Item, Candidate] | None:
-    """An active item the query would be blocked by, if any."""
-    for candidate in search(index, query, settings):
+    """An active item the query would be blocked by and that already holds it: for
+    a clip, most of its keyframes (registering a whole video whose excerpt is
+    registered adds the rest of it)."""
+    for candidate in candidates_for(session, index, query, settings):
         if candidate.decision is not Decision.BLOCK:
+            continue
+        coverage = candidate.coverage
+        if coverage is not None and coverage.upload_share < settings.video_duplicate_share:
             continue
         item = session.get(Item, candidate.item_id)
         if item is not None and item.active:
@@ -68,6 +167,8 @@ def register_item(
     note: str | None,
     quality: int | None,
     hashes: Sequence[NewHash],
+    duration: float | None = None,
+    keyframes: int | None = None,
 ) -> Item:
     """Insert an item with its hashes and an audit row, commit, then index it.
 
@@ -81,14 +182,22 @@ def register_item(
         case_ref=case_ref,
         note=note,
         quality=quality,
+        duration=duration,
+        keyframes=keyframes,
         active=True,
         created_at=utcnow(),
         created_by=actor,
     )
-    unique = {(h.value.signal, h.value.value): h for h in hashes}
+    unique: dict[tuple[Signal, bytes], NewHash] = {}
+    for h in hashes:  # the first keyframe showing a picture keeps it
+        unique.setdefault((h.value.signal, h.value.value), h)
     item.hashes = [
         ItemHash(
-            signal=h.value.signal.value, value=h.value.value, variant=h.variant, quality=h.quality
+            signal=h.value.signal.value,
+            value=h.value.value,
+            variant=h.variant,
+            quality=h.quality,
+            frame_at=h.at,
         )
         for h in unique.values()
     ]
@@ -168,9 +277,19 @@ def load_index(session: Session, index: HashIndex) -> int:
 
 
 def hashes_out(item: Item) -> dict[str, list[str]]:
+    """Hex hashes by signal; a clip's keyframes also as vPDQ lines (one PDQ per
+    keyframe, its primary view's), the form hash-sharing partners take."""
     out: dict[str, list[str]] = defaultdict(list)
+    frames: dict[float, VpdqFrame] = {}
     for row in item.hashes:
         out[row.signal].append(row.value.hex())
+        if row.signal == Signal.PDQ.value and row.frame_at is not None:
+            frames.setdefault(
+                row.frame_at,
+                VpdqFrame(HashValue(Signal.PDQ, row.value), row.quality or 0, row.frame_at),
+            )
+    if frames:
+        out["vpdq"] = format_vpdq(sorted(frames.values(), key=lambda f: f.at))
     return dict(out)
 
 

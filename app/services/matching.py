@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from app.schemas import Decision
 from app.settings import Settings
@@ -34,6 +34,20 @@ class Query:
 
 
 @dataclass(frozen=True, slots=True)
+class Coverage:
+    """How much of a clip matched an item (see :mod:`app.services.clips`)."""
+
+    upload_share: float
+    """Share of the upload's keyframes that matched the item."""
+    item_share: float
+    """Share of the item's keyframes found in the upload."""
+    upload_span: tuple[float, float] | None
+    """Seconds of the upload from the first to the last matching keyframe."""
+    item_span: tuple[float, float] | None
+    """Seconds of the item likewise; None for a still item."""
+
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
     item_id: int
     signal: Signal
@@ -41,6 +55,7 @@ class Candidate:
     transform: Transform
     """How the upload differs from the item."""
     decision: Decision
+    coverage: Coverage | None = None
 
     def sort_key(self) -> tuple[int, int, float]:
         return (
@@ -169,6 +184,6 @@ def demote_low_quality_items(
             and quality is not None
             and quality < settings.pdq_min_quality
         ):
-            c = Candidate(c.item_id, c.signal, c.distance, c.transform, Decision.REVIEW)
+            c = replace(c, decision=Decision.REVIEW)
         out.append(c)
     return sorted(out, key=Candidate.sort_key)

@@ -1,0 +1,309 @@
+"""Matching a clip (a video or an animated image) against registered items.
+
+A clip's keyframes are searched in the same index as stills, so a registered
+photo shown in an uploaded video matches, and so does a screenshot of a
+registered video (that direction is a still check, :mod:`app.services.matching`).
+
+The index only finds candidate items. For each, every keyframe of the upload is
+then compared with every keyframe of the item (PDQ, all views, all eight
+orientations of the upload), which gives the two shares a decision rests on:
+how much of the upload is the item, and how much of the item is in the upload.
+An excerpt of a registered video scores high on the first; a whole video whose
+excerpt was registered scores high on the second. Either blocks.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from app.schemas import Decision
+from app.services.matching import Candidate, Coverage
+from app.settings import Settings
+from hashing.clip import ClipHashes
+from hashing.transforms import Transform, inverse
+from hashing.types import HashValue, Signal
+from hashing.vpdq import VpdqFrame
+from index import HashIndex
+
+PDQ_BYTES = Signal.PDQ.bits // 8
+
+
+class Part(IntEnum):
+    """What of a keyframe a PDQ hash covers; only like parts are compared."""
+
+    WHOLE = 0
+    TOP = 1
+    BOTTOM = 2
+    """The top and bottom bands of the canvas (:func:`hashing.pipeline.halves`): a
+    caption or banner across one of them leaves the other matching."""
+
+
+BAND_VARIANTS = {"half_top": Part.TOP, "half_bottom": Part.BOTTOM}
+
+
+@dataclass(frozen=True, slots=True)
+class ClipQuery:
+    """A clip's keyframes to search: ``codes[i]`` is a PDQ hash of ``part[i]`` of
+    keyframe ``frame[i]`` after ``applied[i]`` was applied to it."""
+
+    times: list[float]
+    codes: npt.NDArray[np.uint8]
+    frame: npt.NDArray[np.intp]
+    part: npt.NDArray[np.intp]
+    applied: list[Transform]
+    sha256: HashValue | None
+    quality: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFrames:
+    """An item's stored PDQ hashes grouped into keyframes (a still is one frame)."""
+
+    times: list[float | None]
+    codes: npt.NDArray[np.uint8]
+    frame: npt.NDArray[np.intp]
+    part: npt.NDArray[np.intp]
+
+
+FramesLoader = Callable[[Sequence[int]], dict[int, ItemFrames]]
+
+
+def clip_query(clip: ClipHashes) -> ClipQuery:
+    """Every orientation of every view of every keyframe (rotation metadata is
+    not always right), and the bands of the primary view as is and mirrored."""
+    times: list[float] = []
+    codes: list[bytes] = []
+    frame: list[int] = []
+    part: list[int] = []
+    applied: list[Transform] = []
+
+    def add(value: HashValue, i: int, p: Part, t: Transform) -> None:
+        codes.append(value.value)
+        frame.append(i)
+        part.append(p)
+        applied.append(t)
+
+    for i, keyframe in enumerate(clip.keyframes):
+        times.append(keyframe.at)
+        for view in keyframe.views:
+            for transform, value in view.pdq.items():
+                add(value, i, Part.WHOLE, transform)
+        primary = keyframe.views[0]
+        for transform, bands in (
+            (Transform.ORIGINAL, primary.halves),
+            (Transform.FLIP_HORIZONTAL, primary.mirrored_halves),
+        ):
+            if bands is not None:
+                add(bands[0], i, Part.TOP, transform)
+                add(bands[1], i, Part.BOTTOM, transform)
+    return ClipQuery(
+        times=times,
+        codes=_matrix(codes),
+        frame=np.array(frame, np.intp),
+        part=np.array(part, np.intp),
+        applied=applied,
+        sha256=clip.sha256,
+        quality=clip.quality,
+    )
+
+
+def vpdq_query(frames: Sequence[VpdqFrame], min_quality: int) -> ClipQuery:
+    """A query from a vPDQ hash: frames below the quality floor are left out."""
+    kept = [f for f in frames if f.quality >= min_quality]
+    quality = int(np.median([f.quality for f in frames])) if frames else None
+    return ClipQuery(
+        times=[f.at for f in kept],
+        codes=_matrix([f.pdq.value for f in kept]),
+        frame=np.arange(len(kept), dtype=np.intp),
+        part=np.zeros(len(kept), np.intp),
+        applied=[Transform.ORIGINAL] * len(kept),
+        sha256=None,
+        quality=quality,
+    )
+
+
+def _matrix(codes: Sequence[bytes]) -> npt.NDArray[np.uint8]:
+    if not codes:
+        return np.zeros((0, PDQ_BYTES), np.uint8)
+    return np.frombuffer(b"".join(codes), np.uint8).reshape(len(codes), PDQ_BYTES)
+
+
+def _distances(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.NDArray[np.intp]:
+    """Hamming distances in bits between every row of ``a`` and every row of ``b``."""
+    x = a.view(np.uint64)[:, None, :] ^ b.view(np.uint64)[None, :, :]
+    counts: npt.NDArray[np.intp] = np.bitwise_count(x).sum(axis=2, dtype=np.intp)
+    return counts
+
+
+def _per_frame(
+    best: npt.NDArray[np.intp], frame: npt.NDArray[np.intp], frames: int
+) -> npt.NDArray[np.intp]:
+    out = np.full(frames, 1 << 20, np.intp)
+    np.minimum.at(out, frame, best)
+    return out
+
+
+# Two matching keyframes at most this many seconds apart vouch for the keyframes
+# between them. A check samples about once a second and a registration densely
+# (hashing.clip.ClipLimits.motion_bits), so most of the dense side's keyframes
+# have no sample of the other side near them, though they are the same footage.
+FILL_GAP = 2.5
+# Weight of a keyframe: the time until the next one, within these bounds (seconds).
+_MIN_WEIGHT, _MAX_WEIGHT = 0.04, 2.0
+
+
+def _share(times: Sequence[float | None], hit: npt.NDArray[np.bool_]) -> float:
+    """Share of a clip's time covered by matching keyframes.
+
+    Each keyframe stands for the time until the next one, so densely sampled
+    motion does not outweigh a static shot; keyframes between two matching ones
+    at most :data:`FILL_GAP` apart count as matching. A still is all or nothing.
+    """
+    if not len(hit):
+        return 0.0
+    if len(hit) == 1 or any(t is None for t in times):
+        return float(hit.mean())
+    t = np.array(times, dtype=np.float64)
+    order = np.argsort(t, kind="stable")
+    t, hit = t[order], hit[order]
+    filled = hit.copy()
+    matched = t[hit]
+    if len(matched) >= 2:
+        after = np.searchsorted(matched, t, side="left")  # first match at or after
+        before = np.searchsorted(matched, t, side="right") - 1  # last match at or before
+        inside = (before >= 0) & (after < len(matched))
+        gap = matched[np.minimum(after, len(matched) - 1)] - matched[np.maximum(before, 0)]
+        filled |= inside & (gap <= FILL_GAP)
+    steps = np.diff(t)
+    last = float(np.median(steps)) if len(steps) else 1.0
+    weights = np.clip(np.append(steps, last), _MIN_WEIGHT, _MAX_WEIGHT)
+    return float((weights * filled).sum() / weights.sum())
+
+
+def _span(times: Sequence[float | None], hit: npt.NDArray[np.bool_]) -> tuple[float, float] | None:
+    found = [t for t, h in zip(times, hit, strict=True) if h and t is not None]
+    return (min(found), max(found)) if found else None
+
+
+# Candidates compared frame by frame, most-hit first: bounds a check's work when a
+# common picture (a logo card) is in many items.
+MAX_CANDIDATES = 64
+
+
+def search_clip(
+    index: HashIndex, query: ClipQuery, load: FramesLoader, settings: Settings
+) -> list[Candidate]:
+    """Candidates for a clip, each with its coverage, best first."""
+    results: dict[int, Candidate] = {}
+    if query.sha256 is not None:
+        for hit in index.search(Signal.SHA256.value, [query.sha256.value], 0):
+            results[hit.key] = Candidate(
+                hit.key,
+                Signal.SHA256,
+                0,
+                Transform.ORIGINAL,
+                Decision.BLOCK,
+                Coverage(1.0, 1.0, _whole(query.times), None),
+            )
+    if len(query.codes):
+        hits = index.search(
+            Signal.PDQ.value, [bytes(row) for row in query.codes], settings.pdq_review_distance
+        )
+        frames_hit: dict[int, set[int]] = {}
+        for hit in hits:
+            frames_hit.setdefault(hit.key, set()).add(int(query.frame[hit.query]))
+        ranked = sorted(frames_hit, key=lambda k: -len(frames_hit[k]))[:MAX_CANDIDATES]
+        for item_id, frames in load(ranked).items():
+            if item_id in results:
+                continue
+            candidate = _compare(item_id, query, frames, settings)
+            if candidate is not None:
+                results[item_id] = candidate
+    return sorted(results.values(), key=Candidate.sort_key)
+
+
+def _whole(times: Sequence[float]) -> tuple[float, float] | None:
+    return (min(times), max(times)) if times else None
+
+
+_FAR = 1 << 20
+
+
+def _compare(
+    item_id: int, query: ClipQuery, item: ItemFrames, settings: Settings
+) -> Candidate | None:
+    if not len(item.codes):
+        return None
+    distances = _distances(query.codes, item.codes)
+    distances[query.part[:, None] != item.part[None, :]] = _FAR  # top only against top
+    whole = (query.part == Part.WHOLE)[:, None] & (item.part == Part.WHOLE)[None, :]
+    by_whole = np.where(whole, distances, _FAR)
+    nq, ni = len(query.times), len(item.times)
+    block, review = settings.pdq_block_distance, settings.pdq_review_distance
+
+    upload_best = _per_frame(distances.min(axis=1), query.frame, nq)
+    upload_whole = _per_frame(by_whole.min(axis=1), query.frame, nq)
+    item_best = _per_frame(distances.min(axis=0), item.frame, ni)
+    matched = upload_best <= block
+    near = upload_whole <= review
+    if not (matched.any() or near.any()):
+        return None
+    found = item_best <= block
+    upload_share = _share(query.times, matched)
+    item_share = _share(item.times, found)
+    # A keyframe matched on its whole picture may decide alone when either clip
+    # has one keyframe; one matched by a band needs company.
+    whole_matched = int((upload_whole <= block).sum())
+    enough = (
+        whole_matched >= min(settings.video_min_frames, nq, ni)
+        or int(matched.sum()) >= settings.video_min_frames
+    )
+    strong = max(upload_share, item_share) >= settings.video_block_share
+    decision = Decision.BLOCK if strong and enough else Decision.REVIEW
+
+    evidence = by_whole if (by_whole <= block).any() or not matched.any() else distances
+    row, col = np.unravel_index(int(evidence.argmin()), evidence.shape)
+    limit = block if (evidence <= block).any() else review
+    # The orientation most keyframes matched through, not one lucky frame's.
+    votes = Counter(query.applied[int(i)] for i in np.flatnonzero(evidence.min(axis=1) <= limit))
+    applied = votes.most_common(1)[0][0] if votes else query.applied[int(row)]
+    return Candidate(
+        item_id=item_id,
+        signal=Signal.PDQ,
+        distance=int(evidence[row, col]),
+        transform=inverse(applied),
+        decision=decision,
+        coverage=Coverage(
+            upload_share=round(upload_share, 4),
+            item_share=round(item_share, 4),
+            upload_span=_span(query.times, matched if matched.any() else near),
+            item_span=_span(item.times, found if found.any() else item_best <= review),
+        ),
+    )
+
+
+def still_coverage(codes: Sequence[bytes], item: ItemFrames, settings: Settings) -> Coverage | None:
+    """Where in a clip item a still upload (a screenshot) was found: the item's
+    keyframes within the block distance of any of the still's PDQ hashes. None
+    when the item is a still itself or no keyframe is that close."""
+    timed = [t is not None for t in item.times]
+    if not codes or not any(timed) or not len(item.codes):
+        return None
+    distances = _distances(_matrix(codes), item.codes)
+    distances[:, item.part != Part.WHOLE] = _FAR
+    item_best = _per_frame(distances.min(axis=0), item.frame, len(item.times))
+    found = item_best <= settings.pdq_block_distance
+    if not found.any():
+        return None
+    return Coverage(
+        upload_share=1.0,
+        item_share=round(float(found.mean()), 4),
+        upload_span=None,
+        item_span=_span(item.times, found),
+    )

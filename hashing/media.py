@@ -1,0 +1,83 @@
+"""What kind of media an upload is, from its first bytes alone.
+
+The kind decides the decoder: still images go through :mod:`hashing.decode`,
+animated GIF, WebP and PNG through :mod:`hashing.animation`, and video
+containers through :mod:`hashing.video`. The file name and the declared
+content type are never consulted: a video named ``.jpg`` is a video.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from enum import StrEnum
+
+from PIL import Image
+
+# Bytes of the upload :func:`video_container` needs: three MPEG-TS packets.
+SNIFF_BYTES = 512
+
+
+class MediaKind(StrEnum):
+    IMAGE = "image"
+    ANIMATION = "animation"
+    """An animated GIF, WebP or PNG (APNG) with more than one frame."""
+    VIDEO = "video"
+
+
+class Container(StrEnum):
+    """Video containers Hashwall demuxes. The value is FFmpeg's demuxer name, which
+    is passed explicitly so FFmpeg never probes a file into a playlist or concat
+    demuxer that would open other files or URLs."""
+
+    MP4 = "mov"
+    """MP4, MOV, M4V and 3GP share FFmpeg's ``mov`` demuxer."""
+    MATROSKA = "matroska"
+    """MKV and WebM."""
+    AVI = "avi"
+    MPEG_TS = "mpegts"
+    MPEG_PS = "mpeg"
+    FLV = "flv"
+    ASF = "asf"
+
+
+_ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
+# Top-level QuickTime atoms a MOV file may start with instead of ``ftyp``.
+_QT_ATOMS = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
+
+
+def video_container(head: bytes) -> Container | None:
+    """The video container the first bytes of a file announce, or None."""
+    if head[4:8] == b"ftyp" or head[4:8] in _QT_ATOMS:
+        return Container.MP4
+    if head.startswith(b"\x1aE\xdf\xa3"):
+        return Container.MATROSKA
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return Container.AVI
+    if head.startswith(b"FLV\x01"):
+        return Container.FLV
+    if head.startswith(b"\x00\x00\x01\xba"):
+        return Container.MPEG_PS
+    if head.startswith(_ASF_GUID):
+        return Container.ASF
+    # MPEG-TS has no magic, only a sync byte every 188 bytes: three in a row.
+    if len(head) >= 377 and head[0] == head[188] == head[376] == 0x47:
+        return Container.MPEG_TS
+    return None
+
+
+def is_animated(data: bytes) -> bool:
+    """Whether a GIF, WebP or PNG holds more than one frame.
+
+    Reads headers only (Pillow opens lazily); anything Pillow cannot open is
+    left to the still-image decoder to reject with a precise error.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as im:
+                if im.format not in ("GIF", "WEBP", "PNG"):
+                    return False
+                return bool(getattr(im, "is_animated", False))
+    except (Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError):
+        return False
