@@ -16,6 +16,9 @@ class Scope(StrEnum):
     CHECK = "check"
     REGISTER = "register"
     EXPORT = "export"
+    """Transparency exports of the key's own platform's checks."""
+    EXPORT_ALL = "export_all"
+    """Exports of every platform's checks (a regulator's or the operator's view)."""
     ADMIN = "admin"
 
 
@@ -51,5 +54,9 @@ class Principal:
     scopes: frozenset[str]
 
     def allows(self, scope: Scope) -> bool:
-        # admin is the operator's key and may do everything.
-        return scope.value in self.scopes or Scope.ADMIN.value in self.scopes
+        # admin is the operator's key and may do everything; exporting every
+        # platform includes exporting one.
+        implied = {scope.value, Scope.ADMIN.value}
+        if scope is Scope.EXPORT:
+            implied.add(Scope.EXPORT_ALL.value)
+        return not implied.isdisjoint(self.scopes)

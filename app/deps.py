@@ -70,3 +70,5 @@ def require(scope: auth.Scope) -> Callable[[Request, Session], auth.Principal]:
 
 CheckKey = Annotated[auth.Principal, Depends(require(auth.Scope.CHECK))]
 RegisterKey = Annotated[auth.Principal, Depends(require(auth.Scope.REGISTER))]
+ExportKey = Annotated[auth.Principal, Depends(require(auth.Scope.EXPORT))]
+ExportAllKey = Annotated[auth.Principal, Depends(require(auth.Scope.EXPORT_ALL))]

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_handlers
 from app.limits import BodyLimit
-from app.routers import check, health, items, register
+from app.routers import check, events, health, items, register, stats
 from app.services.items import load_index
 from app.services.sync import IndexFollower, feed_position
 from app.services.uploads import clear_spool
@@ -106,4 +106,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(check.router)
     app.include_router(register.router)
     app.include_router(items.router)
+    app.include_router(stats.router)
+    app.include_router(events.router)
     return app

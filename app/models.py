@@ -5,13 +5,12 @@ Media is never stored: an item is its hashes and its case metadata.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -158,18 +157,24 @@ class MatchEvent(Base):
     match_count: Mapped[int] = mapped_column(Integer)
 
 
-class CheckCounter(Base):
-    """Checks per UTC day, platform and decision, matched or not."""
+class CheckCount(Base):
+    """Checks per UTC quarter-hour, platform, decision, and the category and signal
+    of the best match ('' for an allow): every transparency total comes from here."""
 
-    __tablename__ = "check_counters"
+    __tablename__ = "check_counts"
     __table_args__ = (
-        UniqueConstraint("day", "platform", "decision", name="uq_check_counters_day_platform"),
+        UniqueConstraint(
+            "bucket", "platform", "decision", "category", "signal", name="uq_check_counts_key"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    day: Mapped[date] = mapped_column(Date)
+    bucket: Mapped[datetime] = mapped_column(UTCDateTime())
+    """Start of the quarter-hour."""
     platform: Mapped[str] = mapped_column(String(100))
     decision: Mapped[str] = mapped_column(String(10))
+    category: Mapped[str] = mapped_column(String(30))
+    signal: Mapped[str] = mapped_column(String(20))
     count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
-from app.models import CheckCounter, MatchEvent, utcnow
+from app.models import MatchEvent, utcnow
 from app.schemas import Category, Decision, Match
 from app.services.clips import ClipQuery
 from app.services.items import active_item_facts, candidates_for
 from app.services.matching import Query, demote_low_quality_items, overall
+from app.services.stats import count_check
 from app.settings import Settings
 from index import HashIndex
 
@@ -75,20 +73,8 @@ def check(
                 match_count=len(candidates),
             )
         )
-    count_check(session, at, principal.name, decision)
+    best_category = facts[candidates[0].item_id].category if candidates else None
+    best_signal = candidates[0].signal.value if candidates else None
+    count_check(session, at, principal.name, decision, best_category, best_signal)
     session.commit()
     return CheckOutcome(decision, matches)
-
-
-def count_check(session: Session, at: datetime, platform: str, decision: Decision) -> None:
-    """Add one to the day's counter for this platform and decision (an upsert)."""
-    values = {"day": at.date(), "platform": platform, "decision": decision.value, "count": 1}
-    # Both supported dialects spell the upsert the same way.
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(CheckCounter).values(**values)
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["day", "platform", "decision"],
-            set_={"count": CheckCounter.count + 1},
-        )
-    )
