@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from datetime import date
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 import uvicorn
@@ -10,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import auth, db
 from app.services import keys
+from app.services.report import annual_report
+from app.services.retention import purge_events, retention_cutoff
 from app.settings import Settings
 
 cli = typer.Typer(
@@ -19,8 +25,12 @@ cli = typer.Typer(
 )
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_cli = typer.Typer(help="API keys.", no_args_is_help=True)
+stats_cli = typer.Typer(help="Transparency statistics.", no_args_is_help=True)
+events_cli = typer.Typer(help="The match log.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(stats_cli, name="stats")
+cli.add_typer(events_cli, name="events")
 
 OPERATOR = "cli"
 
@@ -105,6 +115,54 @@ def keys_revoke(name: str) -> None:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc
     typer.echo(f"revoked {name}", err=True)
+
+
+@stats_cli.command("report")
+def stats_report(
+    year: Annotated[int, typer.Option(min=2000, max=2100)],
+    fmt: Annotated[str, typer.Option("--format", help="json or csv")] = "json",
+    tz: Annotated[str, typer.Option(help="IANA time zone of the year's bounds")] = "UTC",
+    platform: Annotated[str | None, typer.Option(help="one platform only")] = None,
+) -> None:
+    """Print the annual transparency report (the numbers GET /stats/report gives)."""
+    if fmt not in ("json", "csv"):
+        raise typer.BadParameter("json or csv", param_hint="--format")
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(f"unknown time zone {tz!r}", param_hint="--tz") from exc
+    _, sessions = _sessions()
+    with sessions() as session:
+        report = annual_report(session, year, zone, platform)
+    if fmt == "csv":
+        sys.stdout.write(report.as_csv())
+    else:
+        print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+
+
+@events_cli.command("purge")
+def events_purge(
+    before: Annotated[
+        str | None,
+        typer.Option(help="YYYY-MM-DD (UTC); default: today minus HASHWALL_EVENT_RETENTION_DAYS"),
+    ] = None,
+) -> None:
+    """Fold match events before a day into per-day item counts and delete them;
+    every export keeps its totals."""
+    settings, sessions = _sessions()
+    if before is not None:
+        try:
+            day = date.fromisoformat(before)
+        except ValueError as exc:
+            raise typer.BadParameter("a date YYYY-MM-DD", param_hint="--before") from exc
+    elif settings.event_retention_days is not None:
+        day = retention_cutoff(settings.event_retention_days)
+    else:
+        typer.echo("error: give --before or set HASHWALL_EVENT_RETENTION_DAYS", err=True)
+        raise typer.Exit(2)
+    with sessions() as session:
+        removed = purge_events(session, day)
+    typer.echo(f"purged {removed} match events before {day.isoformat()}", err=True)
 
 
 def main() -> None:

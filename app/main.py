@@ -14,6 +14,7 @@ from app.errors import install_handlers
 from app.limits import BodyLimit
 from app.routers import check, events, health, items, register, stats
 from app.services.items import load_index
+from app.services.retention import RetentionKeeper
 from app.services.sync import IndexFollower, feed_position
 from app.services.uploads import clear_spool
 from app.settings import Settings
@@ -85,12 +86,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         follower = IndexFollower(state.sessions, state.index, start)
         follower.poll()
         follower.start(settings.index_sync_seconds)
+        keeper = None
+        if settings.event_retention_days is not None:
+            keeper = RetentionKeeper(state.sessions, settings.event_retention_days)
+            keeper.start()
         state.index.ready = True
         app.state.hashwall = state
         try:
             yield
         finally:
             follower.stop()
+            if keeper is not None:
+                keeper.stop()
             engine.dispose()
 
     app = FastAPI(

@@ -5,12 +5,13 @@ Media is never stored: an item is its hashes and its case metadata.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -176,6 +177,24 @@ class CheckCount(Base):
     category: Mapped[str] = mapped_column(String(30))
     signal: Mapped[str] = mapped_column(String(20))
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ItemDayCount(Base):
+    """Match events folded away by a purge: per UTC day, item, platform and
+    decision, how many there were and when the first came."""
+
+    __tablename__ = "item_day_counts"
+    __table_args__ = (
+        UniqueConstraint("day", "item_id", "platform", "decision", name="uq_item_day_counts_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(100))
+    decision: Mapped[str] = mapped_column(String(10))
+    count: Mapped[int] = mapped_column(BigInteger)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class AuditEvent(Base):

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     """A registration whose keyframes are this much inside an active item is a duplicate."""
     vpdq_max_frames: int = Field(default=20_000, ge=1)
 
+    event_retention_days: int | None = Field(default=None, ge=1)
+    """Match events older than this are folded into per-day counts and deleted
+    (daily, and by ``hashwall events purge``); None keeps them forever."""
+
     index_sync_seconds: float = Field(default=0.25, gt=0, le=60)
     """How often each process applies other processes' registrations and deactivations."""
     faiss_threads: int = Field(default=1, ge=1)

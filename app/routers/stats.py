@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from app.auth import Scope
 from app.deps import ExportKey, SessionDep
 from app.errors import ApiError, responses
+from app.services.report import annual_report
 from app.services.stats import Dimension, Period, match_stats
 
 router = APIRouter(tags=["transparency"])
@@ -90,3 +91,36 @@ def stats_matches(
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
     return JSONResponse(stats.as_json())
+
+
+@router.get(
+    "/stats/report",
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "the annual transparency summary"},
+        **responses(401, 403, 422),
+    },
+)
+def stats_report(
+    session: SessionDep,
+    principal: ExportKey,
+    year: Annotated[int, Query(ge=2000, le=2100)],
+    tz: Annotated[str, Query(description="IANA time zone of the year's bounds")] = "UTC",
+    fmt: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
+) -> Response:
+    """Registrations by category, deactivations by reason, checks, blocks and
+    reviews per platform and category, re-uploads blocked per item (top items),
+    and the median time from registration to the first blocked re-upload. A
+    platform's key gets its own platform's checks and re-uploads."""
+    report = annual_report(
+        session,
+        year,
+        zone(tz),
+        None if principal.allows(Scope.EXPORT_ALL) else principal.name,
+    )
+    if fmt == "csv":
+        return Response(
+            UTF8_BOM + report.as_csv(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="hashwall-report-{year}.csv"'},
+        )
+    return JSONResponse(report.as_json())
