@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from datetime import date
 from typing import Annotated
@@ -13,6 +15,7 @@ import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import auth, db
+from app.observability import logging_config
 from app.services import keys
 from app.services.report import annual_report
 from app.services.retention import purge_events, retention_cutoff
@@ -57,13 +60,22 @@ def serve(
     settings = Settings()
     if migrate:
         db.upgrade(settings)
+    processes = workers or settings.workers
+    if processes > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Worker processes each count their own requests; /metrics adds them up
+        # from files here, which must start empty.
+        metrics_dir = settings.data_dir / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
         host=host or settings.host,
         port=settings.port if port is None else port,
-        workers=workers or settings.workers,
-        log_level="info",
+        workers=processes,
+        log_config=logging_config(),
+        access_log=False,  # RequestContext writes one JSON line per request instead
     )
 
 

@@ -61,6 +61,7 @@ def require(scope: auth.Scope) -> Callable[[Request, Session], auth.Principal]:
 
     def dependency(request: Request, session: SessionDep) -> auth.Principal:
         principal = _principal(request, session)
+        request.state.platform = principal.name  # for the access log
         if not principal.allows(scope):
             raise ApiError(403, "insufficient_scope", f"this key lacks the {scope} scope")
         return principal

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.observability import DECODE_ERRORS
 from hashing.decode import DecodeError, DecodeErrorCode
 from hashing.types import HashFormatError
 
@@ -88,6 +89,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DecodeError)
     async def _decode_error(_request: Request, exc: DecodeError) -> JSONResponse:
+        DECODE_ERRORS.labels(exc.code.value).inc()
         return JSONResponse(error_body(exc.code.value, exc.detail), DECODE_STATUS[exc.code])
 
     @app.exception_handler(HashFormatError)

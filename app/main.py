@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_handlers
 from app.limits import BodyLimit
-from app.routers import check, events, health, items, register, stats
+from app.observability import RequestContext
+from app.routers import check, events, health, items, metrics, register, stats
 from app.services.items import load_index
 from app.services.retention import RetentionKeeper
 from app.services.sync import IndexFollower, feed_position
@@ -109,10 +110,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    app.add_middleware(RequestContext)  # outermost: times and tags everything
     app.include_router(health.router)
     app.include_router(check.router)
     app.include_router(register.router)
     app.include_router(items.router)
     app.include_router(stats.router)
     app.include_router(events.router)
+    app.include_router(metrics.router)
     return app

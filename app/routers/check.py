@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 
 from app.deps import CheckKey, SessionDep, StateDep
 from app.errors import require_hash_count, responses
+from app.observability import CHECK_SECONDS, CHECKS
 from app.schemas import CheckHashes, CheckResult
 from app.services.checks import check
 from app.services.clips import ClipQuery, clip_query, vpdq_query
@@ -26,6 +27,7 @@ router = APIRouter(tags=["check"])
     responses=responses(400, 401, 403, 413, 415, 422),
 )
 def check_upload(
+    request: Request,
     state: StateDep,
     session: SessionDep,
     principal: CheckKey,
@@ -46,12 +48,14 @@ def check_upload(
     outcome = check(
         session, state.index, query, state.settings, principal=principal, upload_ref=upload_ref
     )
+    kind = media_type(hashed)
+    elapsed = observe_check(request, outcome.decision.value, kind, started)
     return CheckResult(
         decision=outcome.decision,
         matches=outcome.matches,
-        media_type=media_type(hashed),
+        media_type=kind,
         quality=hashed.quality,
-        elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
+        elapsed_ms=elapsed,
         clip=clip_info(hashed),
     )
 
@@ -62,7 +66,7 @@ def check_upload(
     responses=responses(400, 401, 403, 413, 422),
 )
 def check_hashes(
-    state: StateDep, session: SessionDep, principal: CheckKey, body: CheckHashes
+    request: Request, state: StateDep, session: SessionDep, principal: CheckKey, body: CheckHashes
 ) -> CheckResult:
     """Check hashes computed on the platform's side (no media leaves the platform):
     a still's ``hashes``, or a video's ``vpdq`` (matched keyframe by keyframe)."""
@@ -85,5 +89,14 @@ def check_hashes(
         matches=outcome.matches,
         media_type=kind,
         quality=query.quality,
-        elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
+        elapsed_ms=observe_check(request, outcome.decision.value, kind, started),
     )
+
+
+def observe_check(request: Request, decision: str, kind: str, started: float) -> float:
+    """Count and time a check; returns its milliseconds for the answer."""
+    elapsed = time.perf_counter() - started
+    CHECKS.labels(decision, kind).inc()
+    CHECK_SECONDS.labels(decision).observe(elapsed)
+    request.state.decision = decision
+    return round(elapsed * 1000, 3)

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import Principal
 from app.models import MatchEvent, utcnow
+from app.observability import MATCHES
 from app.schemas import Category, Decision, Match
 from app.services.clips import ClipQuery
 from app.services.items import active_item_facts, candidates_for
@@ -77,4 +78,6 @@ def check(
     best_signal = candidates[0].signal.value if candidates else None
     count_check(session, at, principal.name, decision, best_category, best_signal)
     session.commit()
+    if best_category is not None:
+        MATCHES.labels(best_category, decision.value).inc()
     return CheckOutcome(decision, matches)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import ApiError
 from app.models import AuditEvent, IndexChange, Item, ItemHash, utcnow
+from app.observability import REGISTRATIONS
 from app.schemas import Category, Decision
 from app.services.clips import (
     BAND_VARIANTS,
@@ -221,6 +222,7 @@ def register_item(
         )
     )
     session.commit()
+    REGISTRATIONS.labels(item.category, media_type).inc()
     for row in item.hashes:
         index.add(row.signal, row.value, item.id)
     return item

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -177,6 +178,26 @@ def test_two_worker_processes_stay_in_step(env: dict[str, str], tmp_path: Path) 
             http.delete(f"/items/{item['item_id']}?reason=withdrawn", headers=staff)
             time.sleep(1.0)
             assert decisions() == {("allow", None)}
+            # /metrics adds up both processes' counts, whichever answers.
+            ops_key = hashwall(env, "keys", "create", "--name", "ops", "--scopes", "admin").stdout
+            page = http.get("/metrics", headers={"Authorization": f"Bearer {ops_key.strip()}"})
+            assert page.status_code == 200
+            checks = {
+                line.split("{")[1].split(",")[0]: float(line.rsplit(" ", 1)[1])
+                for line in page.text.splitlines()
+                if line.startswith("hashwall_checks_total{")
+            }
+            assert checks == {'decision="block"': 16.0, 'decision="allow"': 16.0}
     finally:
         process.terminate()
         process.wait(timeout=20)
+    # The server logs JSON lines, one per request with its id, never a key.
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line.get("logger") == "hashwall.access"]
+    assert len(requests) >= 34
+    assert all(line["request_id"] != "-" for line in requests)
+    assert {line["route"] for line in requests} >= {"/check", "/register", "/metrics"}
+    assert {line["platform"] for line in requests if line["route"] == "/check"} == {"web"}
+    text = log.read_text()
+    for key in (staff_key, platform_key, ops_key):
+        assert key.strip() not in text
