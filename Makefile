@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install run test lint
+.PHONY: install run test lint browser
+
+# The dashboard's browser test drives Debian's Chromium through its ChromeDriver.
+SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,5 +25,10 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	   $(SUDO) apt-get install -y -q --no-install-recommends chromium chromium-driver)
+
+test: lint browser
 	$(BIN)/pytest

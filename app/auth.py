@@ -51,6 +51,9 @@ class Principal:
 
     key_id: int
     name: str
+    """The key's own name: who did something, in the audit trail."""
+    platform: str
+    """The platform or team it acts for: what checks and exports are recorded under."""
     scopes: frozenset[str]
 
     def allows(self, scope: Scope) -> bool:

@@ -88,8 +88,13 @@ def _sessions() -> tuple[Settings, sessionmaker[Session]]:
 
 @keys_cli.command("create")
 def keys_create(
-    name: Annotated[str, typer.Option(help="platform or team the key belongs to")],
-    scopes: Annotated[str, typer.Option(help="comma-separated: check,register,export,admin")],
+    name: Annotated[str, typer.Option(help="the key's own name (unique)")],
+    scopes: Annotated[
+        str, typer.Option(help="comma-separated: check,register,export,export_all,admin")
+    ],
+    platform: Annotated[
+        str | None, typer.Option(help="platform or team it acts for (default: its name)")
+    ] = None,
 ) -> None:
     """Create a key and print it once on stdout; only its digest is stored."""
     try:
@@ -99,7 +104,7 @@ def keys_create(
     _, sessions = _sessions()
     with sessions() as session:
         try:
-            key = keys.create_key(session, name, scope_set, OPERATOR)
+            key = keys.create_key(session, name, scope_set, OPERATOR, platform)
         except keys.KeyAdminError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc
@@ -108,12 +113,13 @@ def keys_create(
 
 @keys_cli.command("list")
 def keys_list() -> None:
-    """List keys: name, scopes, created, revoked (never the keys themselves)."""
+    """List keys: name, scopes, created, revoked, platform (never the keys themselves)."""
     _, sessions = _sessions()
     with sessions() as session:
         for key in keys.list_keys(session):
             revoked = key.revoked_at.isoformat() if key.revoked_at else "-"
-            print(f"{key.name}\t{key.scopes}\t{key.created_at.isoformat()}\t{revoked}")
+            created = key.created_at.isoformat()
+            print(f"{key.name}\t{key.scopes}\t{created}\t{revoked}\t{key.platform}")
 
 
 @keys_cli.command("revoke")

@@ -45,15 +45,24 @@ def _principal(request: Request, session: Session) -> auth.Principal:
         raise ApiError(401, "missing_api_key", "send Authorization: Bearer <key>", challenge)
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "invalid_api_key", "use the Bearer scheme with an API key", challenge)
+    return authenticate(session, token.strip())
+
+
+def authenticate(session: Session, key: str) -> auth.Principal:
+    """The principal behind an API key; 401 for an unknown or revoked one."""
     row = session.execute(
-        select(ApiKey.id, ApiKey.name, ApiKey.scopes).where(
-            ApiKey.digest == auth.digest(token.strip()), ApiKey.revoked_at.is_(None)
+        select(ApiKey.id, ApiKey.name, ApiKey.platform, ApiKey.scopes).where(
+            ApiKey.digest == auth.digest(key), ApiKey.revoked_at.is_(None)
         )
     ).one_or_none()
     if row is None:
-        raise ApiError(401, "invalid_api_key", "unknown or revoked API key", challenge)
-    key_id, name, scopes = row
-    return auth.Principal(key_id=key_id, name=name, scopes=frozenset(scopes.split(",")))
+        raise ApiError(
+            401, "invalid_api_key", "unknown or revoked API key", {"WWW-Authenticate": "Bearer"}
+        )
+    key_id, name, platform, scopes = row
+    return auth.Principal(
+        key_id=key_id, name=name, platform=platform, scopes=frozenset(scopes.split(","))
+    )
 
 
 def require(scope: auth.Scope) -> Callable[[Request, Session], auth.Principal]:
@@ -61,7 +70,7 @@ def require(scope: auth.Scope) -> Callable[[Request, Session], auth.Principal]:
 
     def dependency(request: Request, session: SessionDep) -> auth.Principal:
         principal = _principal(request, session)
-        request.state.platform = principal.name  # for the access log
+        request.state.platform = principal.platform  # for the access log
         if not principal.allows(scope):
             raise ApiError(403, "insufficient_scope", f"this key lacks the {scope} scope")
         return principal

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from pathlib import Path
 
 import cv2
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_handlers
 from app.limits import BodyLimit
 from app.observability import RequestContext
-from app.routers import check, events, health, items, metrics, register, stats
+from app.routers import check, dashboard, events, health, items, metrics, register, stats
 from app.services.items import load_index
 from app.services.retention import RetentionKeeper
 from app.services.sync import IndexFollower, feed_position
@@ -24,6 +26,8 @@ from hashing.clip import ClipLimits
 from hashing.decode import DecodeLimits
 from hashing.types import Signal
 from index import HashIndex
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def new_index(threads: int = 1) -> HashIndex:
@@ -118,4 +122,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stats.router)
     app.include_router(events.router)
     app.include_router(metrics.router)
+    app.include_router(dashboard.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

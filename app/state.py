@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -25,3 +26,5 @@ class AppState:
     register_clip_limits: ClipLimits
     register_lock: threading.Lock = field(default_factory=threading.Lock)
     """Serialises the duplicate check and insert of registrations in this process."""
+    check_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+    """Latency of this process's most recent checks, for the dashboard."""

@@ -15,6 +15,7 @@ from app.services.checks import check
 from app.services.clips import ClipQuery, clip_query, vpdq_query
 from app.services.matching import Query, hash_query, image_query
 from app.services.uploads import clip_info, hash_upload, media_type
+from app.state import AppState
 from hashing.pipeline import ImageHashes
 from hashing.vpdq import parse_vpdq
 
@@ -49,7 +50,7 @@ def check_upload(
         session, state.index, query, state.settings, principal=principal, upload_ref=upload_ref
     )
     kind = media_type(hashed)
-    elapsed = observe_check(request, outcome.decision.value, kind, started)
+    elapsed = observe_check(request, state, outcome.decision.value, kind, started)
     return CheckResult(
         decision=outcome.decision,
         matches=outcome.matches,
@@ -89,13 +90,16 @@ def check_hashes(
         matches=outcome.matches,
         media_type=kind,
         quality=query.quality,
-        elapsed_ms=observe_check(request, outcome.decision.value, kind, started),
+        elapsed_ms=observe_check(request, state, outcome.decision.value, kind, started),
     )
 
 
-def observe_check(request: Request, decision: str, kind: str, started: float) -> float:
+def observe_check(
+    request: Request, state: AppState, decision: str, kind: str, started: float
+) -> float:
     """Count and time a check; returns its milliseconds for the answer."""
     elapsed = time.perf_counter() - started
+    state.check_seconds.append(elapsed)
     CHECKS.labels(decision, kind).inc()
     CHECK_SECONDS.labels(decision).observe(elapsed)
     request.state.decision = decision

@@ -36,7 +36,7 @@ def list_events(
     """Match events, newest first; ``next_cursor`` fetches the next page (null at
     the end). A platform's key sees its own platform's events only."""
     if not principal.allows(Scope.EXPORT_ALL):
-        platform = principal.name
+        platform = principal.platform
     events, next_cursor = match_events(
         session,
         Window(start, end, cursor, limit),

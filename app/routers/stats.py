@@ -81,7 +81,7 @@ def stats_matches(
         tz=zone(tz),
         period=group_by,
         by=dimensions(by),
-        platform=None if principal.allows(Scope.EXPORT_ALL) else principal.name,
+        platform=None if principal.allows(Scope.EXPORT_ALL) else principal.platform,
     )
     if fmt == "csv":
         name = f"hashwall-matches-{start}-{end}.csv"
@@ -115,7 +115,7 @@ def stats_report(
         session,
         year,
         zone(tz),
-        None if principal.allows(Scope.EXPORT_ALL) else principal.name,
+        None if principal.allows(Scope.EXPORT_ALL) else principal.platform,
     )
     if fmt == "csv":
         return Response(

@@ -64,7 +64,7 @@ def check(
             MatchEvent(
                 created_at=at,
                 key_id=principal.key_id,
-                platform=principal.name,
+                platform=principal.platform,
                 upload_ref=upload_ref,
                 decision=decision.value,
                 item_id=best.item_id,
@@ -76,7 +76,7 @@ def check(
         )
     best_category = facts[candidates[0].item_id].category if candidates else None
     best_signal = candidates[0].signal.value if candidates else None
-    count_check(session, at, principal.name, decision, best_category, best_signal)
+    count_check(session, at, principal.platform, decision, best_category, best_signal)
     session.commit()
     if best_category is not None:
         MATCHES.labels(best_category, decision.value).inc()

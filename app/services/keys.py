@@ -16,22 +16,45 @@ class KeyAdminError(ValueError):
     """A key operation that cannot be done (duplicate or unknown name)."""
 
 
-def create_key(session: Session, name: str, scopes: Iterable[auth.Scope], actor: str) -> str:
-    """Store a new key's digest and return the key itself, which is shown only once."""
+def create_key(
+    session: Session,
+    name: str,
+    scopes: Iterable[auth.Scope],
+    actor: str,
+    platform: str | None = None,
+) -> str:
+    """Store a new key's digest and return the key itself, which is shown only once.
+
+    ``platform`` (default: the key's name) is what the key's checks and exports
+    are recorded under; several keys may act for one platform.
+    """
     name = name.strip()
+    platform = (platform or name).strip()
     if not name or len(name) > 100:
         raise KeyAdminError("a key name is 1 to 100 characters")
+    if not platform or len(platform) > 100:
+        raise KeyAdminError("a platform name is 1 to 100 characters")
     if session.scalar(select(ApiKey).where(ApiKey.name == name)) is not None:
         raise KeyAdminError(f"a key named {name!r} already exists")
     key = auth.new_key()
     scope_text = ",".join(sorted(s.value for s in scopes))
-    session.add(ApiKey(name=name, digest=auth.digest(key), scopes=scope_text, created_at=utcnow()))
+    session.add(
+        ApiKey(
+            name=name,
+            platform=platform,
+            digest=auth.digest(key),
+            scopes=scope_text,
+            created_at=utcnow(),
+        )
+    )
     session.add(
         AuditEvent(
             created_at=utcnow(),
             actor=actor,
             action="key_create",
-            detail=json.dumps({"name": name, "scopes": scope_text}),
+            detail=json.dumps(
+                {"name": name, "platform": platform, "scopes": scope_text}, ensure_ascii=False
+            ),
         )
     )
     session.commit()

@@ -157,7 +157,7 @@ def annual_report(session: Session, year: int, tz: ZoneInfo, platform: str | Non
         for (p, c), cell in sorted(cells.items())
     ]
 
-    blocked = _blocks_per_item(session, low, high, platform)
+    blocked = blocks_per_item(session, low, high, platform)
     report.items_blocked = len(blocked)
     report.reuploads_blocked = sum(blocked.values())
     top = blocked.most_common(TOP_ITEMS)
@@ -178,7 +178,7 @@ def annual_report(session: Session, year: int, tz: ZoneInfo, platform: str | Non
     return report
 
 
-def _blocks_per_item(
+def blocks_per_item(
     session: Session, low: datetime, high: datetime, platform: str | None
 ) -> Counter[int]:
     events = select(MatchEvent.item_id, func.count()).where(
