@@ -78,7 +78,9 @@ def hash_animation(data: bytes, sha256: HashValue, limits: ClipLimits) -> ClipHa
                     if decoded >= limits.max_frames:
                         stopped = StopReason.FRAMES
                         break
-                    if time.perf_counter() - started > limits.time_budget:
+                    # The first frame is always looked at, so a good file is never
+                    # "without frames" however little budget is left.
+                    if decoded and time.perf_counter() - started > limits.time_budget:
                         stopped = StopReason.TIME_BUDGET
                         break
                     if at > limits.max_seconds:

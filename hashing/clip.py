@@ -73,6 +73,8 @@ class StopReason(StrEnum):
     KEYFRAMES = "keyframe_limit"
     FRAMES = "frame_limit"
     DECODE_ERROR = "decode_error"
+    TRUNCATED = "truncated"
+    """The stream ended well before the duration the container declares."""
 
 
 @dataclass(frozen=True, slots=True)

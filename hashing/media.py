@@ -41,6 +41,27 @@ class Container(StrEnum):
     ASF = "asf"
 
 
+# ISO base media files (``ftyp`` first) are videos unless a brand says image:
+# AVIF stills and sequences are images Pillow decodes whole (FFmpeg would give a
+# tiled AVIF's tiles as separate streams); HEIF/HEIC is refused by the image decoder.
+AVIF_BRANDS = frozenset({"avif", "avis"})
+HEIF_BRANDS = frozenset({"heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1"})
+
+
+def ftyp_brands(head: bytes) -> frozenset[str]:
+    """The major and compatible brands of an ISO ``ftyp`` box at the start, if any."""
+    if head[4:8] != b"ftyp":
+        return frozenset()
+    size = min(int.from_bytes(head[:4], "big"), len(head))
+    brands = {head[8:12]} | {head[i : i + 4] for i in range(16, size - 3, 4)}
+    return frozenset(b.decode("latin-1") for b in brands)
+
+
+def is_image_container(head: bytes) -> bool:
+    """An ISO file whose brands name an image format (AVIF, HEIF), not a video."""
+    return bool(ftyp_brands(head) & (AVIF_BRANDS | HEIF_BRANDS))
+
+
 _ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 # Top-level QuickTime atoms a MOV file may start with instead of ``ftyp``.
 _QT_ATOMS = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
@@ -48,6 +69,8 @@ _QT_ATOMS = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
 
 def video_container(head: bytes) -> Container | None:
     """The video container the first bytes of a file announce, or None."""
+    if head[4:8] == b"ftyp" and is_image_container(head):
+        return None
     if head[4:8] == b"ftyp" or head[4:8] in _QT_ATOMS:
         return Container.MP4
     if head.startswith(b"\x1aE\xdf\xa3"):
@@ -67,7 +90,7 @@ def video_container(head: bytes) -> Container | None:
 
 
 def is_animated(data: bytes) -> bool:
-    """Whether a GIF, WebP or PNG holds more than one frame.
+    """Whether a GIF, WebP, PNG or AVIF holds more than one frame.
 
     Reads headers only (Pillow opens lazily); anything Pillow cannot open is
     left to the still-image decoder to reject with a precise error.
@@ -76,7 +99,7 @@ def is_animated(data: bytes) -> bool:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as im:
-                if im.format not in ("GIF", "WEBP", "PNG"):
+                if im.format not in ("GIF", "WEBP", "PNG", "AVIF"):
                     return False
                 return bool(getattr(im, "is_animated", False))
     except (Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError):

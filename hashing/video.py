@@ -117,7 +117,8 @@ def hash_video(
     further). Hashing stops early, and the result says why, at ``max_seconds``
     of video, after ``time_budget`` seconds of wall time, or at
     ``max_keyframes``; a decoding error after the first frame ends the clip
-    there. Raises :class:`DecodeError`: ``corrupt_video`` when the file yields
+    there, and one that ends well before its declared duration is ``truncated``.
+    Raises :class:`DecodeError`: ``corrupt_video`` when the file yields
     no frame, ``too_many_pixels`` for frames over the limit.
     """
     started = time.perf_counter()
@@ -191,6 +192,8 @@ def hash_video(
             stopped = StopReason.DECODE_ERROR
     if decoded == 0:
         raise DecodeError(DecodeErrorCode.CORRUPT_VIDEO, "the video has no frames")
+    if stopped is None and duration is not None and at < duration - max(2.0, 0.1 * duration):
+        stopped = StopReason.TRUNCATED
     return ClipHashes(
         sha256=sha256,
         kind="video",

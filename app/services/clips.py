@@ -201,16 +201,9 @@ def search_clip(
 ) -> list[Candidate]:
     """Candidates for a clip, each with its coverage, best first."""
     results: dict[int, Candidate] = {}
+    exact: set[int] = set()
     if query.sha256 is not None:
-        for hit in index.search(Signal.SHA256.value, [query.sha256.value], 0):
-            results[hit.key] = Candidate(
-                hit.key,
-                Signal.SHA256,
-                0,
-                Transform.ORIGINAL,
-                Decision.BLOCK,
-                Coverage(1.0, 1.0, _whole(query.times), None),
-            )
+        exact = {h.key for h in index.search(Signal.SHA256.value, [query.sha256.value], 0)}
     if len(query.codes):
         hits = index.search(
             Signal.PDQ.value, [bytes(row) for row in query.codes], settings.pdq_review_distance
@@ -219,12 +212,21 @@ def search_clip(
         for hit in hits:
             frames_hit.setdefault(hit.key, set()).add(int(query.frame[hit.query]))
         ranked = sorted(frames_hit, key=lambda k: -len(frames_hit[k]))[:MAX_CANDIDATES]
-        for item_id, frames in load(ranked).items():
-            if item_id in results:
-                continue
+        for item_id, frames in load(sorted(set(ranked) | exact)).items():
             candidate = _compare(item_id, query, frames, settings)
             if candidate is not None:
                 results[item_id] = candidate
+    for item_id in exact:
+        # The same file: a block whatever the frames say; their coverage says where.
+        found = results.get(item_id)
+        results[item_id] = Candidate(
+            item_id,
+            Signal.SHA256,
+            0,
+            Transform.ORIGINAL,
+            Decision.BLOCK,
+            found.coverage if found is not None else Coverage(1.0, 1.0, _whole(query.times), None),
+        )
     return sorted(results.values(), key=Candidate.sort_key)
 
 

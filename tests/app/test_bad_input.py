@@ -66,6 +66,11 @@ BAD_FILES: dict[str, tuple[bytes, int, str]] = {
     "elf": (b"\x7fELF\x02\x01\x01" + b"\x00" * 200, 415, "unsupported_media_type"),
     "mp4": (b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200, 422, "corrupt_video"),
     "webm": (b"\x1aE\xdf\xa3\x9fB\x86\x81\x01" + b"\x00" * 200, 422, "corrupt_video"),
+    "heic": (
+        b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 200,
+        415,
+        "unsupported_media_type",
+    ),
     "truncated_jpeg_half": (JPEG[: len(JPEG) // 2], 422, "corrupt_image"),
     "truncated_jpeg_end": (JPEG[:-2], 422, "corrupt_image"),
     "truncated_jpeg_header": (JPEG[:300], 422, "corrupt_image"),
