@@ -38,26 +38,33 @@ def hashwall(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
     )
 
 
-@pytest.fixture
-def server(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path / "server.log"
-    with log.open("wb") as sink:
+def start_server(
+    env: dict[str, str], log: Path, port: int | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``hashwall serve`` and wait until it is ready; returns the process and URL."""
+    port = port or free_port()
+    with log.open("ab") as sink:
         process = subprocess.Popen(
             [HASHWALL, "serve", "--port", str(port)], env=env, stdout=sink, stderr=sink
         )
     url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"server did not start: {log.read_text()}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def server(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    process, url = start_server(env, tmp_path / "server.log")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {log.read_text()}")
-            time.sleep(0.1)
         yield url
     finally:
         process.terminate()
