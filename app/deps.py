@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app import auth
 from app.errors import ApiError
+from app.limits import retry_after
 from app.models import ApiKey
 from app.state import AppState
 
@@ -65,14 +66,23 @@ def authenticate(session: Session, key: str) -> auth.Principal:
     )
 
 
-def require(scope: auth.Scope) -> Callable[[Request, Session], auth.Principal]:
+def require(scope: auth.Scope) -> Callable[[Request, AppState, Session], auth.Principal]:
     """A dependency that authenticates the caller and demands ``scope``."""
 
-    def dependency(request: Request, session: SessionDep) -> auth.Principal:
+    def dependency(request: Request, state: StateDep, session: SessionDep) -> auth.Principal:
         principal = _principal(request, session)
         request.state.platform = principal.platform  # for the access log
         if not principal.allows(scope):
             raise ApiError(403, "insufficient_scope", f"this key lacks the {scope} scope")
+        if state.rate_limiter is not None:
+            wait = state.rate_limiter.wait(principal.key_id)
+            if wait > 0:
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    f"this key is over {state.rate_limiter.rate:g} requests a second",
+                    {"Retry-After": retry_after(wait)},
+                )
         return principal
 
     return dependency

@@ -44,6 +44,8 @@ _STATUS_CODES: dict[int, str] = {
     413: "upload_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    429: "rate_limited",
+    503: "overloaded",
 }
 
 

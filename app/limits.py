@@ -1,8 +1,14 @@
-"""A request body limit enforced while the stream is read, answered in JSON."""
+"""Limits on what a request may cost: its body size (enforced while the stream is
+read), the requests in flight (load shedding), and a rate per key; each refusal
+is answered in JSON."""
 
 from __future__ import annotations
 
 import json
+import math
+import threading
+import time
+from dataclasses import dataclass, field
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -56,16 +62,91 @@ class BodyLimit:
         await self.app(scope, limited_receive, send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(error_body("upload_too_large", _too_large(self.limit).detail)).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        detail = str(_too_large(self.limit).detail)
+        await _send_json(send, 413, "upload_too_large", detail, [(b"connection", b"close")])
+
+
+async def _send_json(
+    send: Send, status: int, code: str, detail: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    body = json.dumps(error_body(code, detail)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+# Routes that decode, hash or write: the ones worth shedding. Health, metrics and
+# exports stay answerable while the service is saturated.
+SHED_PREFIXES = ("/check", "/register")
+
+
+class LoadShedder:
+    """Answer 503 with ``Retry-After`` at once when ``limit`` hashing requests are
+    already in flight in this process, instead of queueing them for threads and
+    letting every answer slow down."""
+
+    def __init__(self, app: ASGIApp, limit: int, retry_after: int = 1) -> None:
+        self.app = app
+        self.limit = limit
+        self.retry_after = retry_after
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith(SHED_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            await _send_json(
+                send,
+                503,
+                "overloaded",
+                f"{self.in_flight} uploads are being hashed; retry shortly",
+                [(b"retry-after", str(self.retry_after).encode())],
+            )
+            return
+        self.in_flight += 1  # one event loop per process: no lock needed
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
+@dataclass
+class RateLimiter:
+    """A token bucket per API key: ``rate`` requests a second, bursts of ``burst``.
+
+    Each server process keeps its own buckets, so with N workers a key may reach
+    N times the rate; the limit is against runaway clients, not for billing.
+    """
+
+    rate: float
+    burst: float
+    _buckets: dict[int, tuple[float, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait(self, key_id: int, now: float | None = None) -> float:
+        """Take one token for ``key_id``; 0 when allowed, else seconds until a
+        token is due (and nothing is taken)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens, then = self._buckets.get(key_id, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - then) * self.rate)
+            if tokens >= 1:
+                self._buckets[key_id] = (tokens - 1, now)
+                return 0.0
+            self._buckets[key_id] = (tokens, now)
+            return (1 - tokens) / self.rate
+
+
+def retry_after(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds)))

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_handlers
-from app.limits import BodyLimit
+from app.limits import BodyLimit, LoadShedder, RateLimiter
 from app.observability import RequestContext
 from app.routers import check, dashboard, events, health, items, metrics, register, stats
 from app.services.items import load_index
@@ -83,6 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             clip_limits=clip_limits(settings),
             register_clip_limits=clip_limits(settings, register=True),
+            rate_limiter=None
+            if settings.rate_limit is None
+            else RateLimiter(settings.rate_limit, 2 * settings.rate_limit),
         )
         clear_spool(settings.upload_dir)
         with state.sessions() as session:
@@ -114,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    app.add_middleware(LoadShedder, limit=settings.max_in_flight)
     app.add_middleware(RequestContext)  # outermost: times and tags everything
     app.include_router(health.router)
     app.include_router(check.router)

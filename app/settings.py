@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     """A registration whose keyframes are this much inside an active item is a duplicate."""
     vpdq_max_frames: int = Field(default=20_000, ge=1)
 
+    max_in_flight: int = Field(default=32, ge=1)
+    """Checks and registrations being handled at once per process; more get 503."""
+    rate_limit: float | None = Field(default=None, gt=0)
+    """Requests a second per API key (per process), bursts of twice that; None: off."""
+
     event_retention_days: int | None = Field(default=None, ge=1)
     """Match events older than this are folded into per-day counts and deleted
     (daily, and by ``hashwall events purge``); None keeps them forever."""

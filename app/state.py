@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.limits import RateLimiter
 from app.settings import Settings
 from hashing.clip import ClipLimits
 from hashing.decode import DecodeLimits
@@ -26,5 +27,6 @@ class AppState:
     register_clip_limits: ClipLimits
     register_lock: threading.Lock = field(default_factory=threading.Lock)
     """Serialises the duplicate check and insert of registrations in this process."""
+    rate_limiter: RateLimiter | None = None
     check_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
     """Latency of this process's most recent checks, for the dashboard."""

@@ -25,7 +25,7 @@ router = APIRouter(tags=["check"])
 @router.post(
     "/check",
     response_model=CheckResult,
-    responses=responses(400, 401, 403, 413, 415, 422),
+    responses=responses(400, 401, 403, 413, 415, 422, 429, 503),
 )
 def check_upload(
     request: Request,
@@ -64,7 +64,7 @@ def check_upload(
 @router.post(
     "/check/hashes",
     response_model=CheckResult,
-    responses=responses(400, 401, 403, 413, 422),
+    responses=responses(400, 401, 403, 413, 422, 429, 503),
 )
 def check_hashes(
     request: Request, state: StateDep, session: SessionDep, principal: CheckKey, body: CheckHashes

@@ -227,7 +227,7 @@ def _register_json(
             "description": "a near-duplicate of an active item: nothing new was stored",
             "model": RegisterResult,
         },
-        **responses(400, 401, 403, 413, 415, 422),
+        **responses(400, 401, 403, 413, 415, 422, 429, 503),
     },
     openapi_extra=_OPENAPI_BODY,
 )
