@@ -46,12 +46,12 @@ import numpy.typing as npt
 from app.main import clip_limits, new_index
 from app.schemas import Decision
 from app.services.clips import (
-    BAND_VARIANTS,
     PDQ_BYTES,
     ClipQuery,
     ItemFrames,
     Part,
     clip_query,
+    item_frames_of,
     search_clip,
 )
 from app.services.items import NewHash, clip_hashes
@@ -198,17 +198,8 @@ def hash_file(path: Path, limits: ClipLimits) -> ClipHashes:
 
 
 def frames_of(stored: Sequence[NewHash]) -> ItemFrames:
-    """What ``app.services.items.item_frames`` loads for an item: its PDQ rows in
-    insertion order, grouped by keyframe time, bands told apart by variant."""
-    rows = [h for h in stored if h.value.signal is Signal.PDQ]
-    keys = sorted({h.at for h in rows}, key=lambda t: (t is None, t or 0.0))
-    position = {at: i for i, at in enumerate(keys)}
-    return ItemFrames(
-        times=keys,
-        codes=np.frombuffer(b"".join(h.value.value for h in rows), np.uint8).reshape(-1, PDQ_BYTES),
-        frame=np.array([position[h.at] for h in rows], np.intp),
-        part=np.array([BAND_VARIANTS.get(h.variant, Part.WHOLE) for h in rows], np.intp),
-    )
+    """What ``app.services.items.item_frames`` loads for an item, from its rows."""
+    return item_frames_of((h.value.signal.value, h.value.value, h.at, h.variant) for h in stored)
 
 
 @dataclass(slots=True)

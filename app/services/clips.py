@@ -15,8 +15,8 @@ excerpt was registered scores high on the second. Either blocks.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
@@ -32,6 +32,7 @@ from hashing.vpdq import VpdqFrame
 from index import HashIndex
 
 PDQ_BYTES = Signal.PDQ.bits // 8
+PHASH_BYTES = Signal.PHASH.bits // 8
 
 
 class Part(IntEnum):
@@ -59,6 +60,9 @@ class ClipQuery:
     applied: list[Transform]
     sha256: HashValue | None
     quality: int | None
+    phash: npt.NDArray[np.uint8] = field(default_factory=lambda: _matrix([], PHASH_BYTES))
+    """pHash of each keyframe's primary view in every orientation, rows of ``phash_frame``."""
+    phash_frame: npt.NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, np.intp))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,31 @@ class ItemFrames:
     codes: npt.NDArray[np.uint8]
     frame: npt.NDArray[np.intp]
     part: npt.NDArray[np.intp]
+    phash: npt.NDArray[np.uint8]
+    phash_frame: npt.NDArray[np.intp]
+
+
+def item_frames_of(rows: Iterable[tuple[str, bytes, float | None, str]]) -> ItemFrames:
+    """Group an item's stored hashes (signal, value, frame time, variant), in the
+    order they were stored, into keyframes; a still's hashes form one frame."""
+    pdq: list[tuple[bytes, float | None, Part]] = []
+    phash: list[tuple[bytes, float | None]] = []
+    for signal, value, at, variant in rows:
+        if signal == Signal.PDQ:
+            pdq.append((value, at, BAND_VARIANTS.get(variant, Part.WHOLE)))
+        elif signal == Signal.PHASH:
+            phash.append((value, at))
+    keys = sorted({at for _, at, _ in pdq}, key=lambda t: (t is None, t or 0.0))
+    position = {at: i for i, at in enumerate(keys)}
+    phash = [(v, at) for v, at in phash if at in position]
+    return ItemFrames(
+        times=keys,
+        codes=_matrix([v for v, _, _ in pdq]),
+        frame=np.array([position[at] for _, at, _ in pdq], np.intp),
+        part=np.array([p for _, _, p in pdq], np.intp),
+        phash=_matrix([v for v, _ in phash], PHASH_BYTES),
+        phash_frame=np.array([position[at] for _, at in phash], np.intp),
+    )
 
 
 FramesLoader = Callable[[Sequence[int]], dict[int, ItemFrames]]
@@ -82,6 +111,8 @@ def clip_query(clip: ClipHashes) -> ClipQuery:
     frame: list[int] = []
     part: list[int] = []
     applied: list[Transform] = []
+    phash: list[bytes] = []
+    phash_frame: list[int] = []
 
     def add(value: HashValue, i: int, p: Part, t: Transform) -> None:
         codes.append(value.value)
@@ -95,6 +126,9 @@ def clip_query(clip: ClipHashes) -> ClipQuery:
             for transform, value in view.pdq.items():
                 add(value, i, Part.WHOLE, transform)
         primary = keyframe.views[0]
+        for value in primary.phash.values():
+            phash.append(value.value)
+            phash_frame.append(i)
         for transform, bands in (
             (Transform.ORIGINAL, primary.halves),
             (Transform.FLIP_HORIZONTAL, primary.mirrored_halves),
@@ -110,6 +144,8 @@ def clip_query(clip: ClipHashes) -> ClipQuery:
         applied=applied,
         sha256=clip.sha256,
         quality=clip.quality,
+        phash=_matrix(phash, PHASH_BYTES),
+        phash_frame=np.array(phash_frame, np.intp),
     )
 
 
@@ -128,10 +164,10 @@ def vpdq_query(frames: Sequence[VpdqFrame], min_quality: int) -> ClipQuery:
     )
 
 
-def _matrix(codes: Sequence[bytes]) -> npt.NDArray[np.uint8]:
+def _matrix(codes: Sequence[bytes], width: int = PDQ_BYTES) -> npt.NDArray[np.uint8]:
     if not codes:
-        return np.zeros((0, PDQ_BYTES), np.uint8)
-    return np.frombuffer(b"".join(codes), np.uint8).reshape(len(codes), PDQ_BYTES)
+        return np.zeros((0, width), np.uint8)
+    return np.frombuffer(b"".join(codes), np.uint8).reshape(len(codes), width)
 
 
 def _distances(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.NDArray[np.intp]:
@@ -237,55 +273,93 @@ def _whole(times: Sequence[float]) -> tuple[float, float] | None:
 _FAR = 1 << 20
 
 
+def _pairs(
+    distances: npt.NDArray[np.intp],
+    rows: npt.NDArray[np.intp],
+    n_rows: int,
+    cols: npt.NDArray[np.intp],
+    n_cols: int,
+) -> npt.NDArray[np.intp]:
+    """Hash-to-hash distances reduced to keyframe-to-keyframe minima: ``rows`` and
+    ``cols`` name the keyframe of each hash; pairs without hashes are far."""
+    out = np.full((n_rows, n_cols), _FAR, np.intp)
+    if not distances.size:
+        return out
+    by_row = np.argsort(rows, kind="stable")
+    by_col = np.argsort(cols, kind="stable")
+    distances = distances[by_row][:, by_col]
+    row_ids, row_starts = np.unique(rows[by_row], return_index=True)
+    col_ids, col_starts = np.unique(cols[by_col], return_index=True)
+    reduced = np.minimum.reduceat(
+        np.minimum.reduceat(distances, row_starts, axis=0), col_starts, axis=1
+    )
+    out[np.ix_(row_ids, col_ids)] = reduced
+    return out
+
+
+def _any(pairs: npt.NDArray[np.bool_], axis: int) -> npt.NDArray[np.bool_]:
+    return np.asarray(pairs.any(axis=axis), dtype=np.bool_)
+
+
 def _compare(
     item_id: int, query: ClipQuery, item: ItemFrames, settings: Settings
 ) -> Candidate | None:
     if not len(item.codes):
         return None
-    distances = _distances(query.codes, item.codes)
-    distances[query.part[:, None] != item.part[None, :]] = _FAR  # top only against top
-    whole = (query.part == Part.WHOLE)[:, None] & (item.part == Part.WHOLE)[None, :]
-    by_whole = np.where(whole, distances, _FAR)
     nq, ni = len(query.times), len(item.times)
     block, review = settings.pdq_block_distance, settings.pdq_review_distance
+    distances = _distances(query.codes, item.codes)
 
-    upload_best = _per_frame(distances.min(axis=1), query.frame, nq)
-    upload_whole = _per_frame(by_whole.min(axis=1), query.frame, nq)
-    item_best = _per_frame(distances.min(axis=0), item.frame, ni)
-    matched = upload_best <= block
-    near = upload_whole <= review
+    def part(p: Part) -> npt.NDArray[np.intp]:
+        rows, cols = query.part == p, item.part == p
+        return _pairs(distances[np.ix_(rows, cols)], query.frame[rows], nq, item.frame[cols], ni)
+
+    whole, top, bottom = part(Part.WHOLE), part(Part.TOP), part(Part.BOTTOM)
+    phash = _pairs(_distances(query.phash, item.phash), query.phash_frame, nq, item.phash_frame, ni)
+    # A keyframe pair matches on the whole picture, on the whole picture near enough
+    # with the pHash agreeing (as for stills: a caption moves PDQ more than pHash),
+    # or on one band (a banner across the other).
+    on_whole = (whole <= block) | (
+        (whole <= settings.pdq_corroborated_distance)
+        & (phash <= settings.phash_corroboration_distance)
+    )
+    pair = on_whole | (top <= block) | (bottom <= block)
+    matched = _any(pair, 1)
+    near = _any(whole <= review, 1)
     if not (matched.any() or near.any()):
         return None
-    found = item_best <= block
+    found = _any(pair, 0)
     upload_share = _share(query.times, matched)
     item_share = _share(item.times, found)
     # A keyframe matched on its whole picture may decide alone when either clip
     # has one keyframe; one matched by a band needs company.
-    whole_matched = int((upload_whole <= block).sum())
     enough = (
-        whole_matched >= min(settings.video_min_frames, nq, ni)
+        int(on_whole.any(axis=1).sum()) >= min(settings.video_min_frames, nq, ni)
         or int(matched.sum()) >= settings.video_min_frames
     )
     strong = max(upload_share, item_share) >= settings.video_block_share
     decision = Decision.BLOCK if strong and enough else Decision.REVIEW
 
-    evidence = by_whole if (by_whole <= block).any() or not matched.any() else distances
-    row, col = np.unravel_index(int(evidence.argmin()), evidence.shape)
-    limit = block if (evidence <= block).any() else review
-    # The orientation most keyframes matched through, not one lucky frame's.
-    votes = Counter(query.applied[int(i)] for i in np.flatnonzero(evidence.min(axis=1) <= limit))
+    # Report the closest whole-picture distance, and the orientation most
+    # keyframes matched through rather than one lucky frame's.
+    by_whole = np.where(
+        (query.part == Part.WHOLE)[:, None] & (item.part == Part.WHOLE)[None, :], distances, _FAR
+    )
+    row, col = np.unravel_index(int(by_whole.argmin()), by_whole.shape)
+    limit = max(int(by_whole.min()), block)
+    votes = Counter(query.applied[int(i)] for i in np.flatnonzero(by_whole.min(axis=1) <= limit))
     applied = votes.most_common(1)[0][0] if votes else query.applied[int(row)]
     return Candidate(
         item_id=item_id,
         signal=Signal.PDQ,
-        distance=int(evidence[row, col]),
+        distance=int(by_whole[row, col]),
         transform=inverse(applied),
         decision=decision,
         coverage=Coverage(
             upload_share=round(upload_share, 4),
             item_share=round(item_share, 4),
             upload_span=_span(query.times, matched if matched.any() else near),
-            item_span=_span(item.times, found if found.any() else item_best <= review),
+            item_span=_span(item.times, found if found.any() else _any(whole <= review, 0)),
         ),
     )
 

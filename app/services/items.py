@@ -7,7 +7,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,11 +15,9 @@ from app.models import AuditEvent, IndexChange, Item, ItemHash, utcnow
 from app.observability import REGISTRATIONS
 from app.schemas import Category, Decision
 from app.services.clips import (
-    BAND_VARIANTS,
-    PDQ_BYTES,
     ClipQuery,
     ItemFrames,
-    Part,
+    item_frames_of,
     search_clip,
     still_coverage,
 )
@@ -94,31 +91,24 @@ def vpdq_hashes(frames: Sequence[VpdqFrame], settings: Settings) -> list[NewHash
 
 
 def item_frames(session: Session, item_ids: Sequence[int]) -> dict[int, ItemFrames]:
-    """Each item's PDQ hashes grouped by keyframe; a still's (all views, variants
-    and bands) form one frame."""
+    """Each item's PDQ and pHash hashes grouped by keyframe (see
+    :func:`app.services.clips.item_frames_of`)."""
     if not item_ids:
         return {}
     rows = session.execute(
-        select(ItemHash.item_id, ItemHash.value, ItemHash.frame_at, ItemHash.variant)
-        .where(ItemHash.item_id.in_(item_ids), ItemHash.signal == Signal.PDQ.value)
+        select(
+            ItemHash.item_id, ItemHash.signal, ItemHash.value, ItemHash.frame_at, ItemHash.variant
+        )
+        .where(
+            ItemHash.item_id.in_(item_ids),
+            ItemHash.signal.in_([Signal.PDQ.value, Signal.PHASH.value]),
+        )
         .order_by(ItemHash.item_id, ItemHash.id)
     )
-    grouped: dict[int, list[tuple[bytes, float | None, Part]]] = defaultdict(list)
-    for item_id, value, at, variant in rows:
-        grouped[item_id].append((value, at, BAND_VARIANTS.get(variant, Part.WHOLE)))
-    out = {}
-    for item_id, entries in grouped.items():
-        keys = sorted({at for _, at, _ in entries}, key=lambda t: (t is None, t or 0.0))
-        position = {at: i for i, at in enumerate(keys)}
-        out[item_id] = ItemFrames(
-            times=keys,
-            codes=np.frombuffer(b"".join(v for v, _, _ in entries), np.uint8).reshape(
-                -1, PDQ_BYTES
-            ),
-            frame=np.array([position[at] for _, at, _ in entries], np.intp),
-            part=np.array([p for _, _, p in entries], np.intp),
-        )
-    return out
+    grouped: dict[int, list[tuple[str, bytes, float | None, str]]] = defaultdict(list)
+    for item_id, signal, value, at, variant in rows:
+        grouped[item_id].append((signal, value, at, variant))
+    return {item_id: item_frames_of(entries) for item_id, entries in grouped.items()}
 
 
 def candidates_for(

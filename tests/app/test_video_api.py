@@ -199,7 +199,9 @@ def test_edited_copies_of_a_registered_video_are_blocked(
     intro = check(client, api_keys, files["unrelated_intro"])["matches"][0]
     assert intro["upload_span"][0] >= 2.9  # the registered video starts 3 s in
     trimmed = check(client, api_keys, files["trim_start_and_end"])["matches"][0]
-    assert within(trimmed["item_span"], 1.0, 17.6)
+    # Keyframes a few tenths of a second apart look alike, so a span may start that
+    # much before the cut.
+    assert within(trimmed["item_span"], 0.5, 18.0)
 
     unrelated = check(client, api_keys, files["unrelated"])
     assert unrelated["decision"] == "allow"
