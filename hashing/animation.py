@@ -55,7 +55,8 @@ def hash_animation(data: bytes, sha256: HashValue, limits: ClipLimits) -> ClipHa
             image = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError as exc:
             raise DecodeError(DecodeErrorCode.TOO_MANY_PIXELS, str(exc)) from exc
-        except (OSError, ValueError, SyntaxError) as exc:
+        except (OSError, ValueError, SyntaxError, RuntimeError) as exc:
+            # RuntimeError: Pillow's AVIF plugin reports a damaged file that way.
             raise DecodeError(DecodeErrorCode.CORRUPT, f"unreadable animation: {exc}") from exc
         with image:
             width, height = image.size
@@ -107,7 +108,7 @@ def hash_animation(data: bytes, sha256: HashValue, limits: ClipLimits) -> ClipHa
                         if len(keyframes) >= limits.max_keyframes:
                             stopped = StopReason.KEYFRAMES
                             break
-            except (OSError, ValueError, SyntaxError, EOFError, IndexError) as exc:
+            except (OSError, ValueError, SyntaxError, EOFError, IndexError, RuntimeError) as exc:
                 if decoded == 0:
                     raise DecodeError(
                         DecodeErrorCode.CORRUPT, f"no frame of the {fmt} decodes: {exc}"

@@ -146,7 +146,8 @@ def read_header(data: bytes, fmt: ImageFormat, limits: DecodeLimits) -> tuple[in
                 pil_format = (im.format or "").lower()
     except Image.DecompressionBombError as exc:
         raise DecodeError(DecodeErrorCode.TOO_MANY_PIXELS, str(exc)) from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, RuntimeError) as exc:
+        # RuntimeError: Pillow's AVIF plugin reports a damaged file that way.
         raise DecodeError(DecodeErrorCode.CORRUPT, f"unreadable {fmt} header: {exc}") from exc
     if pil_format not in (fmt.value, "mpo" if fmt is ImageFormat.JPEG else fmt.value):
         raise DecodeError(
@@ -238,7 +239,8 @@ def _pillow_rgb(data: bytes, fmt: ImageFormat) -> RGBImage:
             with Image.open(io.BytesIO(data)) as image:
                 upright = ImageOps.exif_transpose(image)
                 return u8(np.asarray(upright.convert("RGB")))
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except (OSError, ValueError, SyntaxError, RuntimeError, Image.DecompressionBombError) as exc:
+        # RuntimeError: Pillow's AVIF plugin reports damaged pixels that way.
         raise DecodeError(DecodeErrorCode.CORRUPT, f"cannot decode {fmt}: {exc}") from exc
 
 

@@ -102,5 +102,5 @@ def is_animated(data: bytes) -> bool:
                 if im.format not in ("GIF", "WEBP", "PNG", "AVIF"):
                     return False
                 return bool(getattr(im, "is_animated", False))
-    except (Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError):
+    except (Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError, RuntimeError):
         return False

@@ -138,6 +138,11 @@ def hash_video(
             raise DecodeError(DecodeErrorCode.CORRUPT_VIDEO, "the file has no video stream")
         stream = box.streams.video[0]
         codec = stream.codec_context
+        if codec is None:  # FFmpeg has no decoder for this stream's codec
+            raise DecodeError(
+                DecodeErrorCode.UNSUPPORTED,
+                "the video's codec is not one Hashwall can decode",
+            )
         width, height = codec.width, codec.height
         if width * height > limits.max_pixels:
             raise DecodeError(
