@@ -12,16 +12,22 @@ import io
 import time
 import warnings
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image, ImageSequence
 
-from hashing.clip import ClipHashes, ClipLimits, Keyframe, StopReason, glance, selector
+from hashing.clip import (
+    ClipHashes,
+    ClipLimits,
+    KeyframeCollector,
+    StopReason,
+    check_frame_size,
+    selector,
+)
 from hashing.decode import DecodeError, DecodeErrorCode
-from hashing.pipeline import hash_pixels
-from hashing.transforms import Transform
 from hashing.types import HashValue, u8
 
 # Browsers play a GIF frame delay of 10 ms or less (including 0) at 100 ms.
@@ -45,8 +51,7 @@ def hash_animation(data: bytes, sha256: HashValue, limits: ClipLimits) -> ClipHa
     when no frame decodes).
     """
     started = time.perf_counter()
-    keyframes: list[Keyframe] = []
-    decoded = low_quality = 0
+    decoded = 0
     at = 0.0
     stopped: StopReason | None = None
     with warnings.catch_warnings():
@@ -60,18 +65,9 @@ def hash_animation(data: bytes, sha256: HashValue, limits: ClipLimits) -> ClipHa
             raise DecodeError(DecodeErrorCode.CORRUPT, f"unreadable animation: {exc}") from exc
         with image:
             width, height = image.size
-            if width * height > limits.max_pixels:
-                raise DecodeError(
-                    DecodeErrorCode.TOO_MANY_PIXELS,
-                    f"{width}x{height} exceeds the limit of {limits.max_pixels} pixels",
-                )
-            if min(width, height) < limits.min_side:
-                raise DecodeError(
-                    DecodeErrorCode.CORRUPT,
-                    f"{width}x{height} is too small to hash (min {limits.min_side} px a side)",
-                )
+            check_frame_size(width, height, limits, DecodeErrorCode.CORRUPT)
             fmt = (image.format or "").lower()
-            pick = selector(limits, None)
+            collector = KeyframeCollector(limits, selector(limits, None))
             scale = min(1.0, _HASH_SIDE / max(width, height))
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             try:
@@ -91,23 +87,12 @@ def hash_animation(data: bytes, sha256: HashValue, limits: ClipLimits) -> ClipHa
                     decoded += 1
                     if scale < 1.0:
                         rgb = u8(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
-                    seen = glance(
-                        u8(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)),
-                        preview=limits.motion_bits is not None,
-                    )
+                    seen = collector.glance(u8(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
                     frame_at = at
                     at += _delay(frame.info)
-                    if not pick.wants(frame_at, seen):
-                        continue
-                    views = hash_pixels(rgb)
-                    good = views[0].quality >= limits.min_quality
-                    low_quality += not good
-                    pdq = views[0].pdq[Transform.ORIGINAL] if good else None
-                    if pick.keep(frame_at, seen, pdq):
-                        keyframes.append(Keyframe(round(frame_at, 3), views))
-                        if len(keyframes) >= limits.max_keyframes:
-                            stopped = StopReason.KEYFRAMES
-                            break
+                    if collector.offer(frame_at, seen, partial(u8, rgb)):
+                        stopped = StopReason.KEYFRAMES
+                        break
             except (OSError, ValueError, SyntaxError, EOFError, IndexError, RuntimeError) as exc:
                 if decoded == 0:
                     raise DecodeError(
@@ -125,7 +110,7 @@ def hash_animation(data: bytes, sha256: HashValue, limits: ClipLimits) -> ClipHa
         duration=round(at, 3) if stopped is None else None,
         hashed_until=round(at, 3),
         frames_decoded=decoded,
-        keyframes=keyframes,
-        low_quality=low_quality,
+        keyframes=collector.keyframes,
+        low_quality=collector.low_quality,
         stopped=stopped,
     )

@@ -10,6 +10,7 @@ what the previous keyframe showed, so a static shot costs one hash.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -17,8 +18,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from hashing.decode import DecodeError, DecodeErrorCode
 from hashing.hashers import pdq
-from hashing.pipeline import View
+from hashing.pipeline import View, hash_pixels
 from hashing.transforms import Transform
 from hashing.types import HashValue, u8
 
@@ -217,6 +219,46 @@ class KeyframeSelector:
             return False
         self._last_pdq = pdq
         return True
+
+
+def check_frame_size(width: int, height: int, limits: ClipLimits, small: DecodeErrorCode) -> None:
+    """Refuse frames over ``max_pixels`` (``too_many_pixels``) or under ``min_side``
+    (``small``, the decoder's own corrupt-file code), from the header's size."""
+    if width * height > limits.max_pixels:
+        raise DecodeError(
+            DecodeErrorCode.TOO_MANY_PIXELS,
+            f"{width}x{height} frames exceed the limit of {limits.max_pixels} pixels",
+        )
+    if min(width, height) < limits.min_side:
+        raise DecodeError(
+            small, f"{width}x{height} frames are too small to hash (min {limits.min_side} px)"
+        )
+
+
+@dataclass
+class KeyframeCollector:
+    """The keyframes of one clip as its frames go by: glances at each frame, hashes
+    the ones the selector wants, keeps those of good quality that are new."""
+
+    limits: ClipLimits
+    pick: KeyframeSelector
+    keyframes: list[Keyframe] = field(default_factory=list)
+    low_quality: int = 0
+
+    def glance(self, gray: npt.NDArray[np.uint8]) -> Glance:
+        return glance(gray, preview=self.limits.motion_bits is not None)
+
+    def offer(self, at: float, seen: Glance, pixels: Callable[[], npt.NDArray[np.uint8]]) -> bool:
+        """Consider the frame at ``at`` (its RGB pixels made only if it is hashed);
+        True once the keyframe limit is reached."""
+        if not self.pick.wants(at, seen):
+            return False
+        views = hash_pixels(pixels())
+        good = views[0].quality >= self.limits.min_quality
+        self.low_quality += not good
+        if self.pick.keep(at, seen, views[0].pdq[Transform.ORIGINAL] if good else None):
+            self.keyframes.append(Keyframe(round(at, 3), views))
+        return len(self.keyframes) >= self.limits.max_keyframes
 
 
 def selector(limits: ClipLimits, duration: float | None) -> KeyframeSelector:

@@ -13,6 +13,7 @@ and at the hashing size rather than full size.
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +26,13 @@ import numpy.typing as npt
 from hashing.clip import (
     ClipHashes,
     ClipLimits,
-    Keyframe,
+    KeyframeCollector,
     StopReason,
-    glance,
+    check_frame_size,
     selector,
 )
 from hashing.decode import DecodeError, DecodeErrorCode
 from hashing.media import Container
-from hashing.pipeline import hash_pixels
-from hashing.transforms import Transform
 from hashing.types import HashValue, u8
 
 av.logging.set_level(None)  # FFmpeg's own log lines are noise on hostile files
@@ -144,16 +143,7 @@ def hash_video(
                 "the video's codec is not one Hashwall can decode",
             )
         width, height = codec.width, codec.height
-        if width * height > limits.max_pixels:
-            raise DecodeError(
-                DecodeErrorCode.TOO_MANY_PIXELS,
-                f"{width}x{height} video frames exceed the limit of {limits.max_pixels} pixels",
-            )
-        if min(width, height) < limits.min_side:
-            raise DecodeError(
-                DecodeErrorCode.CORRUPT_VIDEO,
-                f"{width}x{height} video frames are too small to hash (min {limits.min_side} px)",
-            )
+        check_frame_size(width, height, limits, DecodeErrorCode.CORRUPT_VIDEO)
         stream.thread_type = "AUTO"
         codec.thread_count = limits.threads
         codec.skip_frame = "NONREF"
@@ -163,9 +153,8 @@ def hash_video(
         start = float(stream.start_time * base) if stream.start_time and base else 0.0
         rate = float(stream.average_rate) if stream.average_rate else 25.0
 
-        pick = selector(limits, duration)
-        keyframes: list[Keyframe] = []
-        decoded = low_quality = 0
+        collector = KeyframeCollector(limits, selector(limits, duration))
+        decoded = 0
         at = 0.0
         stopped: StopReason | None = None
         try:
@@ -178,17 +167,10 @@ def hash_video(
                 if time.perf_counter() - started > limits.time_budget:
                     stopped = StopReason.TIME_BUDGET
                     break
-                seen = glance(_luma(frame), preview=limits.motion_bits is not None)
-                if not pick.wants(at, seen):
-                    continue
-                views = hash_pixels(_rgb(frame))
-                good = views[0].quality >= limits.min_quality
-                low_quality += not good
-                if pick.keep(at, seen, views[0].pdq[Transform.ORIGINAL] if good else None):
-                    keyframes.append(Keyframe(round(at, 3), views))
-                    if len(keyframes) >= limits.max_keyframes:
-                        stopped = StopReason.KEYFRAMES
-                        break
+                seen = collector.glance(_luma(frame))
+                if collector.offer(at, seen, partial(_rgb, frame)):
+                    stopped = StopReason.KEYFRAMES
+                    break
         except _DECODE_FAILURES as exc:
             if decoded == 0:
                 raise DecodeError(
@@ -208,7 +190,7 @@ def hash_video(
         duration=duration,
         hashed_until=round(at, 3),
         frames_decoded=decoded,
-        keyframes=keyframes,
-        low_quality=low_quality,
+        keyframes=collector.keyframes,
+        low_quality=collector.low_quality,
         stopped=stopped,
     )
