@@ -271,3 +271,52 @@ def test_audit_trail_pages_and_is_for_operators(
     )
     assert bad.status_code == 422
     assert bad.json()["error"] == "invalid_cursor"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/stats/matches?from=2026-01-01&to=2026-01-02",
+        "/stats/report?year=2026",
+        "/events",
+        "/audit",
+    ],
+)
+def test_transparency_routes_need_a_key(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 401
+    assert response.json()["error"] == "missing_api_key"
+    wrong = client.get(path, headers=bearer("hw_not-a-key"))
+    assert wrong.status_code == 401
+    assert wrong.json()["error"] == "invalid_api_key"
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/events", {"item_id": "abc"}),
+        ("/events", {"limit": "0"}),
+        ("/events", {"limit": "1001"}),
+        ("/events", {"decision": "maybe"}),
+        ("/events", {"from": "yesterday"}),
+        ("/audit", {"item_id": "-4"}),
+        ("/audit", {"to": "2026-13-01"}),
+    ],
+)
+def test_log_pages_refuse_bad_parameters(
+    client: TestClient, roles: dict[str, str], path: str, params: dict[str, str]
+) -> None:
+    response = client.get(path, params=params, headers=bearer(roles["regulator"]))
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_log_pages_refuse_from_after_to(client: TestClient, roles: dict[str, str]) -> None:
+    for path in ("/events", "/audit"):
+        response = client.get(
+            path,
+            params={"from": "2026-02-01", "to": "2026-01-01"},
+            headers=bearer(roles["regulator"]),
+        )
+        assert response.status_code == 422
+        assert response.json()["error"] == "invalid_period"
