@@ -24,6 +24,13 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
+def index_ready(state: StateDep) -> None:
+    if not state.index.ready:
+        raise ApiError(
+            503, "index_loading", "the index is still loading", headers={"Retry-After": "5"}
+        )
+
+
 def get_session(state: StateDep) -> Iterator[Session]:
     """One session per request: committed on success, rolled back on error."""
     with state.sessions() as session:
@@ -92,3 +99,4 @@ CheckKey = Annotated[auth.Principal, Depends(require(auth.Scope.CHECK))]
 RegisterKey = Annotated[auth.Principal, Depends(require(auth.Scope.REGISTER))]
 ExportKey = Annotated[auth.Principal, Depends(require(auth.Scope.EXPORT))]
 ExportAllKey = Annotated[auth.Principal, Depends(require(auth.Scope.EXPORT_ALL))]
+AdminKey = Annotated[auth.Principal, Depends(require(auth.Scope.ADMIN))]

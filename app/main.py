@@ -8,17 +8,26 @@ from dataclasses import replace
 from pathlib import Path
 
 import cv2
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.db import make_engine, make_sessionmaker
+from app.deps import index_ready
 from app.errors import install_handlers
 from app.limits import BodyLimit, LoadShedder, RateLimiter
 from app.observability import RequestContext
-from app.routers import check, dashboard, events, health, items, metrics, register, stats
-from app.services.items import load_index
+from app.routers import (
+    check,
+    dashboard,
+    events,
+    health,
+    items,
+    metrics,
+    register,
+    stats,
+)
+from app.services.index_store import IndexRunner
 from app.services.retention import RetentionKeeper
-from app.services.sync import IndexFollower, feed_position
 from app.services.uploads import clear_spool
 from app.settings import Settings
 from app.state import AppState
@@ -30,11 +39,18 @@ from index import HashIndex
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def new_index(threads: int = 1) -> HashIndex:
+def new_index(settings: Settings | None = None) -> HashIndex:
+    settings = settings or Settings()
     return HashIndex(
         hamming={s.value: s.bits for s in Signal if s.perceptual},
         exact=[s.value for s in Signal if not s.perceptual],
-        threads=threads,
+        threads=settings.faiss_threads,
+        # The tables are shaped for the block distances, where every match must be found.
+        radius={
+            Signal.PDQ.value: settings.index_exact_distance or settings.pdq_block_distance,
+            Signal.PHASH.value: settings.phash_corroboration_distance,
+        },
+        merge_threshold=settings.index_merge_threshold,
     )
 
 
@@ -77,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings,
             engine=engine,
             sessions=make_sessionmaker(engine),
-            index=new_index(settings.faiss_threads),
+            index=new_index(settings),
             limits=DecodeLimits(
                 max_pixels=settings.max_image_pixels, max_side=settings.max_image_side
             ),
@@ -88,22 +104,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else RateLimiter(settings.rate_limit, 2 * settings.rate_limit),
         )
         clear_spool(settings.upload_dir)
-        with state.sessions() as session:
-            start = feed_position(session)
-            load_index(session, state.index)
-        follower = IndexFollower(state.sessions, state.index, start)
-        follower.poll()
-        follower.start(settings.index_sync_seconds)
+        runner = IndexRunner(
+            state.sessions,
+            state.index,
+            settings.snapshot_dir,
+            sync_seconds=settings.index_sync_seconds,
+            snapshot_seconds=settings.index_snapshot_seconds,
+        )
+        state.index_runner = runner
+        runner.start(wait=settings.index_load_wait)
         keeper = None
         if settings.event_retention_days is not None:
             keeper = RetentionKeeper(state.sessions, settings.event_retention_days)
             keeper.start()
-        state.index.ready = True
         app.state.hashwall = state
         try:
             yield
         finally:
-            follower.stop()
+            runner.stop()
             if keeper is not None:
                 keeper.stop()
             engine.dispose()
@@ -120,9 +138,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(LoadShedder, limit=settings.max_in_flight)
     app.add_middleware(RequestContext)  # outermost: times and tags everything
     app.include_router(health.router)
-    app.include_router(check.router)
-    app.include_router(register.router)
-    app.include_router(items.router)
+    # Until the index is loaded these would answer from an empty one: 503 instead.
+    ready = [Depends(index_ready)]
+    app.include_router(check.router, dependencies=ready)
+    app.include_router(register.router, dependencies=ready)
+    app.include_router(items.router, dependencies=ready)
     app.include_router(stats.router)
     app.include_router(events.router)
     app.include_router(metrics.router)

@@ -89,6 +89,19 @@ class Settings(BaseSettings):
     """How often each process applies other processes' registrations and deactivations."""
     faiss_threads: int = Field(default=1, ge=1)
     """FAISS's OpenMP threads per process; one avoids stalls seen under concurrent queries."""
+    index_exact_distance: int | None = Field(default=None, ge=0, le=256)
+    """PDQ searches find every match up to this distance and may miss ones beyond
+    it, up to the review distance; None: exact at every distance. Over millions
+    of hashes, 31 keeps a check in milliseconds (docs/benchmarks.md, "Index at scale")."""
+    index_merge_threshold: int = Field(default=65_536, ge=1)
+    """Hashes added since the last merge before the index folds them in, in the background."""
+    index_snapshot_dir: Path | None = None
+    """Where index snapshots are kept; default ``data_dir/index``."""
+    index_snapshot_seconds: float = Field(default=300, ge=0)
+    """How often a process writes a snapshot when the index has changed; 0: never."""
+    index_load_wait: float = Field(default=0, ge=0)
+    """Seconds start-up waits for the index before serving. With 0 the service
+    serves at once and answers 503 (``/readyz`` and index routes) until loaded."""
 
     @model_validator(mode="after")
     def _ordered_thresholds(self) -> Settings:
@@ -110,6 +123,14 @@ class Settings(BaseSettings):
     @property
     def upload_dir(self) -> Path:
         return self.tmp_dir if self.tmp_dir is not None else self.data_dir / "tmp"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return (
+            self.index_snapshot_dir
+            if self.index_snapshot_dir is not None
+            else self.data_dir / "index"
+        )
 
     @property
     def effective_database_url(self) -> str:

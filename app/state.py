@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.limits import RateLimiter
+from app.services.index_store import IndexRunner
 from app.settings import Settings
 from hashing.clip import ClipLimits
 from hashing.decode import DecodeLimits
@@ -28,5 +29,7 @@ class AppState:
     register_lock: threading.Lock = field(default_factory=threading.Lock)
     """Serialises the duplicate check and insert of registrations in this process."""
     rate_limiter: RateLimiter | None = None
+    index_runner: IndexRunner | None = None
+    """Loads the index, then follows the change feed and writes snapshots."""
     check_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
     """Latency of this process's most recent checks, for the dashboard."""

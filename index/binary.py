@@ -1,13 +1,41 @@
-"""A FAISS binary index that stores each distinct code once and maps it to keys."""
+"""Exact Hamming range search over millions of binary codes, updated in place.
+
+The index is a log-structured pair of segments:
+
+* the **main** segment: an immutable FAISS ``IndexBinaryFlat`` holding the codes,
+  an array of their keys, a live flag per row and multi-index tables
+  (:mod:`index.mih`) over the same bytes;
+* the **delta** segment: a small FAISS ``IndexBinaryFlat`` that takes new codes
+  and is scanned whole.
+
+A removal clears a live flag; nothing is rebuilt per change. When the delta
+outgrows ``merge_threshold`` it is merged into a new main segment on a
+background thread while searches and changes go on; removals made during the
+merge are replayed on the new segment before it replaces the old one.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
+import numpy.typing as npt
+
+from index.mih import Layout, MultiIndex
+
+log = logging.getLogger(__name__)
+
+U8 = npt.NDArray[np.uint8]
+Keys = npt.NDArray[np.int64] | npt.NDArray[np.uint32]
+
+DEFAULT_MERGE_THRESHOLD = 65_536
+"""Codes in the delta before a merge: a flat scan of 64k codes costs ~0.1 ms a query."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,110 +47,427 @@ class Hit:
     distance: int
 
 
-class BinaryIndex:
-    """Exact Hamming range search over fixed-length binary codes.
+def _compact_keys(keys: npt.NDArray[np.int64]) -> Keys:
+    """Item ids fit 32 bits in any real deployment; 40 MB saved per 10M codes."""
+    if keys.size == 0 or (keys.min() >= 0 and keys.max() < 2**32):
+        return keys.astype(np.uint32)
+    return keys
 
-    Backed by ``IndexBinaryFlat`` (a brute-force scan, exact by construction)
-    inside ``IndexBinaryIDMap`` so single codes can be removed in place (the
-    ``IDMap2`` variant rebuilds a reverse map on every removal: 71 ms against
-    9 ms at 1M codes). A code registered by several keys is stored once. Safe to
-    call from several threads; ``threads`` caps FAISS's OpenMP threads per search.
+
+class _Main:
+    """The immutable main segment; only ``alive`` changes."""
+
+    def __init__(
+        self,
+        flat: faiss.IndexBinaryFlat,
+        keys: Keys,
+        layout: Layout | None,
+        tables: tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]] | None = None,
+        alive: npt.NDArray[np.bool_] | None = None,
+    ) -> None:
+        self.flat = flat
+        self.rows = int(flat.ntotal)
+        self.codes: U8 = (
+            faiss.rev_swig_ptr(_storage(flat).data(), self.rows * flat.code_size).reshape(
+                self.rows, flat.code_size
+            )
+            if self.rows
+            else np.zeros((0, flat.code_size), np.uint8)
+        )
+        if keys.shape != (self.rows,):
+            raise ValueError(f"{self.rows} codes but {keys.shape} keys")
+        self.keys = keys
+        self.alive = np.ones(self.rows, dtype=np.bool_) if alive is None else alive
+        if self.alive.shape != (self.rows,) or self.alive.dtype != np.bool_:
+            raise ValueError(f"{self.rows} codes but live flags of shape {self.alive.shape}")
+        self.tables = (
+            MultiIndex(self.codes, layout, tables) if layout is not None and self.rows else None
+        )
+
+    @classmethod
+    def build(cls, bits: int, codes: U8, keys: npt.NDArray[np.int64], radius: int) -> _Main:
+        flat = faiss.IndexBinaryFlat(bits)
+        if len(codes):
+            flat.add(np.ascontiguousarray(codes))
+        layout = Layout.choose(bits, len(codes), radius) if bits % 64 == 0 else None
+        return cls(flat, _compact_keys(keys), layout)
+
+    @property
+    def nbytes(self) -> int:
+        tables = self.tables.nbytes if self.tables is not None else 0
+        return int(self.codes.nbytes + self.keys.nbytes + self.alive.nbytes + tables)
+
+    def live(self) -> tuple[U8, npt.NDArray[np.int64]]:
+        return self.codes[self.alive], self.keys[self.alive].astype(np.int64)
+
+    def search(
+        self, queries: U8, radius: int, probe_radius: int | None, threads: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(query, row, distance) of live rows, deduplicated."""
+        if not self.rows:
+            empty = np.zeros(0, np.int64)
+            return empty, empty, empty
+        use_tables = self.tables is not None and (
+            probe_radius is not None or self.tables.cost(radius) < self.rows
+        )
+        if use_tables:
+            assert self.tables is not None
+            q, r, d = self.tables.search(queries, radius, self.alive, probe_radius)
+            # A row found through several slots comes back once per slot.
+            pairs, first = np.unique(q.astype(np.int64) << 32 | r, return_index=True)
+            return pairs >> 32, pairs & 0xFFFFFFFF, d[first].astype(np.int64)
+        return _flat_search(self.flat, queries, radius, self.alive, threads)
+
+    def find(self, code: bytes, key: int) -> list[int]:
+        """Live rows holding exactly ``code`` for ``key``."""
+        query = np.frombuffer(code, np.uint8).reshape(1, -1)
+        _, rows, _ = self.search(query, 0, None, 1)
+        return [int(r) for r in rows if int(self.keys[r]) == key]
+
+
+class _Delta:
+    """A growing flat segment; callers hold the index lock around every call."""
+
+    def __init__(self, bits: int) -> None:
+        self.flat = faiss.IndexBinaryFlat(bits)
+        self.keys: list[int] = []
+        self.alive = bytearray()
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def add(self, codes: U8, keys: Sequence[int]) -> None:
+        self.flat.add(np.ascontiguousarray(codes))
+        self.keys.extend(keys)
+        self.alive.extend(b"\x01" * len(keys))
+
+    def live(self) -> tuple[U8, npt.NDArray[np.int64]]:
+        n = len(self.keys)
+        if not n:
+            return np.zeros((0, self.flat.code_size), np.uint8), np.zeros(0, np.int64)
+        codes = faiss.vector_to_array(_storage(self.flat)).reshape(n, self.flat.code_size)
+        alive = np.frombuffer(bytes(self.alive), np.uint8).astype(np.bool_)
+        return codes[alive], np.asarray(self.keys, np.int64)[alive]
+
+    def search(
+        self, queries: U8, radius: int, threads: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        if not self.keys:
+            empty = np.zeros(0, np.int64)
+            return empty, empty, empty
+        alive = np.frombuffer(bytes(self.alive), np.uint8).astype(np.bool_)
+        return _flat_search(self.flat, queries, radius, alive, threads)
+
+    def find(self, code: bytes, key: int) -> list[int]:
+        query = np.frombuffer(code, np.uint8).reshape(1, -1)
+        _, rows, _ = self.search(query, 0, 1)
+        return [int(r) for r in rows if self.keys[r] == key]
+
+
+def _storage(flat: faiss.IndexBinaryFlat) -> Any:
+    """The index's code vector (the stubs do not know the attribute)."""
+    return flat.xb  # type: ignore[attr-defined]
+
+
+def _read_flat(path: Path, bits: int, rows: int) -> faiss.IndexBinaryFlat:
+    flat = faiss.read_index_binary(str(path))
+    if not isinstance(flat, faiss.IndexBinaryFlat) or flat.d != bits or flat.ntotal != rows:
+        raise ValueError(f"{path}: not a {bits}-bit IndexBinaryFlat of {rows} codes")
+    return flat
+
+
+def _flat_search(
+    flat: faiss.IndexBinaryFlat,
+    queries: U8,
+    radius: int,
+    alive: npt.NDArray[np.bool_],
+    threads: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """FAISS's exact flat range search, live rows only."""
+    # OpenMP's thread count is per calling thread, so it is set where the search
+    # runs; FAISS's own threads stalled single queries under load.
+    faiss.omp_set_num_threads(threads)
+    # FAISS keeps distances strictly below its radius.
+    lims, distances, rows = flat.range_search(queries, radius + 1)
+    owner = np.repeat(np.arange(len(queries), dtype=np.int64), np.diff(lims).astype(np.int64))
+    rows = rows.astype(np.int64)
+    keep = alive[rows]
+    return owner[keep], rows[keep], distances[keep].astype(np.int64)
+
+
+class BinaryIndex:
+    """Exact Hamming range search over fixed-length binary codes owned by keys.
+
+    Each (code, key) pair is held once; a code registered by several keys is
+    held once per key. ``radius`` is the distance searches are expected at; it
+    shapes the multi-index tables but any radius is answered exactly. Safe to
+    call from several threads; ``threads`` caps FAISS's OpenMP threads.
     """
 
-    def __init__(self, bits: int, threads: int = 1) -> None:
+    def __init__(
+        self,
+        bits: int,
+        threads: int = 1,
+        *,
+        radius: int | None = None,
+        merge_threshold: int = DEFAULT_MERGE_THRESHOLD,
+    ) -> None:
         if bits <= 0 or bits % 8:
             raise ValueError(f"bits must be a positive multiple of 8, got {bits}")
         self.bits = bits
         self.code_bytes = bits // 8
         self.threads = threads
-        self._faiss = faiss.IndexBinaryIDMap(faiss.IndexBinaryFlat(bits))
-        self._ids: dict[bytes, int] = {}
-        self._owners: dict[int, set[int]] = {}
-        self._next_id = 0
+        self.radius = bits // 8 if radius is None else radius
+        self.merge_threshold = merge_threshold
         self._lock = threading.RLock()
+        self._main = _Main.build(
+            bits, np.zeros((0, self.code_bytes), np.uint8), np.zeros(0, np.int64), self.radius
+        )
+        self._sealed: _Delta | None = None
+        self._delta = _Delta(bits)
+        self._merge_removals: list[tuple[bytes, int]] | None = None
+        self._merger: threading.Thread | None = None
 
     def __len__(self) -> int:
-        """Number of distinct codes held."""
-        return len(self._ids)
+        """Live (code, key) pairs held."""
+        with self._lock:
+            count = int(np.count_nonzero(self._main.alive))
+            for delta in (self._sealed, self._delta):
+                if delta is not None:
+                    count += delta.alive.count(1)
+            return count
 
-    def _check(self, code: bytes) -> None:
-        if len(code) != self.code_bytes:
-            raise ValueError(f"expected a {self.bits}-bit code, got {len(code) * 8} bits")
+    @property
+    def nbytes(self) -> int:
+        """Approximate bytes held by the codes, keys and tables."""
+        with self._lock:
+            delta = sum(
+                len(d) * (self.code_bytes + 9) for d in (self._sealed, self._delta) if d is not None
+            )
+            return self._main.nbytes + delta
+
+    def _matrix(self, codes: Sequence[bytes]) -> U8:
+        for code in codes:
+            if len(code) != self.code_bytes:
+                raise ValueError(f"expected a {self.bits}-bit code, got {len(code) * 8} bits")
+        return np.frombuffer(b"".join(codes), dtype=np.uint8).reshape(len(codes), self.code_bytes)
+
+    # Changes
 
     def add(self, code: bytes, key: int) -> None:
         """Make ``key`` an owner of ``code``; adding the same pair twice is a no-op."""
         self.add_many([(code, key)])
 
     def add_many(self, entries: Iterable[tuple[bytes, int]]) -> None:
-        """Add many (code, key) pairs with one FAISS call for the new codes.
+        """Add (code, key) pairs not already held.
 
         Every code is checked before anything changes: a bad entry refuses the batch.
         """
-        entries = list(entries)
-        for code, _ in entries:
-            self._check(code)
+        pairs = list(dict.fromkeys(entries))
+        matrix = self._matrix([code for code, _ in pairs])
         with self._lock:
-            new_codes: list[bytes] = []
-            new_ids: list[int] = []
-            for code, key in entries:
-                code_id = self._ids.get(code)
-                if code_id is None:
-                    code_id = self._next_id
-                    self._next_id += 1
-                    self._ids[code] = code_id
-                    self._owners[code_id] = set()
-                    new_codes.append(code)
-                    new_ids.append(code_id)
-                self._owners[code_id].add(key)
-            if new_codes:
-                matrix = np.frombuffer(b"".join(new_codes), dtype=np.uint8).reshape(
-                    len(new_codes), self.code_bytes
-                )
-                self._faiss.add_with_ids(matrix, np.asarray(new_ids, dtype=np.int64))
+            held = self._held(matrix, [key for _, key in pairs])
+            fresh = [i for i in range(len(pairs)) if not held[i]]
+            if fresh:
+                self._delta.add(matrix[fresh], [pairs[i][1] for i in fresh])
+            self._maybe_merge()
+
+    def _held(self, matrix: U8, keys: Sequence[int]) -> list[bool]:
+        """Which (code, key) pairs are already live, in one batched exact lookup."""
+        held = [False] * len(keys)
+        if not len(keys):
+            return held
+        q, r, _ = self._main.search(matrix, 0, None, self.threads)
+        for query, row in zip(q.tolist(), r.tolist(), strict=True):
+            if int(self._main.keys[row]) == keys[query]:
+                held[query] = True
+        for delta in (self._sealed, self._delta):
+            if delta is not None and len(delta):
+                q, r, _ = delta.search(matrix, 0, self.threads)
+                for query, row in zip(q.tolist(), r.tolist(), strict=True):
+                    if delta.keys[row] == keys[query]:
+                        held[query] = True
+        return held
+
+    def reset(self, codes: U8, keys: npt.NDArray[np.int64]) -> None:
+        """Replace the contents with distinct (code, key) pairs, built in one go.
+
+        For the initial load from the database, whose unique constraint already
+        makes the pairs distinct; adding millions through :meth:`add_many`
+        would merge over and over.
+        """
+        if not len(codes):
+            codes = np.zeros((0, self.code_bytes), np.uint8)
+        if codes.ndim != 2 or codes.shape[1] != self.code_bytes or keys.shape != (len(codes),):
+            raise ValueError(f"expected N x {self.code_bytes} codes and N keys")
+        main = _Main.build(self.bits, codes, keys, self.radius)
+        with self._lock:
+            self._main, self._delta = main, _Delta(self.bits)
 
     def remove(self, code: bytes, key: int) -> None:
-        """Drop ``key`` from ``code``'s owners; the code goes when it has none left."""
-        self._check(code)
+        """Stop ``key`` owning ``code``; removing a pair not held is a no-op."""
+        self._matrix([code])
         with self._lock:
-            code_id = self._ids.get(code)
-            if code_id is None:
-                return
-            owners = self._owners[code_id]
-            owners.discard(key)
-            if not owners:
-                del self._owners[code_id]
-                del self._ids[code]
-                # The SWIG wrapper accepts an id array; the stubs only know IDSelector.
-                self._faiss.remove_ids(np.asarray([code_id], dtype=np.int64))  # type: ignore[arg-type]
+            for row in self._main.find(code, key):
+                self._main.alive[row] = False
+            for delta in (self._sealed, self._delta):
+                if delta is not None:
+                    for row in delta.find(code, key):
+                        delta.alive[row] = 0
+            if self._merge_removals is not None:
+                self._merge_removals.append((code, key))
 
     def owners(self, code: bytes) -> frozenset[int]:
-        with self._lock:
-            code_id = self._ids.get(code)
-            return frozenset(self._owners[code_id]) if code_id is not None else frozenset()
+        return frozenset(hit.key for hit in self.search([code], 0))
 
-    def search(self, queries: Sequence[bytes], max_distance: int) -> list[Hit]:
+    # Searching
+
+    def search(
+        self, queries: Sequence[bytes], max_distance: int, *, exact_distance: int | None = None
+    ) -> list[Hit]:
         """Every (query, key) pair within ``max_distance`` bits, inclusive.
 
-        FAISS's binary range search keeps distances strictly below its radius,
-        so the radius passed is ``max_distance + 1``.
+        Exact unless ``exact_distance`` is below ``max_distance``: then matches
+        up to ``exact_distance`` are all found and those beyond it may be missed,
+        which keeps a wide review radius affordable over millions of codes.
         """
         if not queries:
             return []
-        for code in queries:
-            self._check(code)
-        matrix = np.frombuffer(b"".join(queries), dtype=np.uint8).reshape(
-            len(queries), self.code_bytes
-        )
+        matrix = self._matrix(queries)
         with self._lock:
-            if not self._ids:
-                return []
-            # OpenMP's thread count is per calling thread, so it is set where the
-            # search runs; FAISS's own threads stalled single queries under load.
-            faiss.omp_set_num_threads(self.threads)
-            lims, distances, ids = self._faiss.range_search(matrix, max_distance + 1)
+            main, segments = self._main, [d for d in (self._sealed, self._delta) if d is not None]
             hits: list[Hit] = []
-            for query in range(len(queries)):
-                for pos in range(int(lims[query]), int(lims[query + 1])):
-                    for key in self._owners.get(int(ids[pos]), ()):
-                        hits.append(Hit(query, key, int(distances[pos])))
+            for delta in segments:
+                q, r, d = delta.search(matrix, max_distance, self.threads)
+                hits.extend(
+                    Hit(query, delta.keys[row], dist)
+                    for query, row, dist in zip(q.tolist(), r.tolist(), d.tolist(), strict=True)
+                )
+        probe = (
+            exact_distance if exact_distance is not None and exact_distance < max_distance else None
+        )
+        # The main segment never changes but for live flags, so it is searched
+        # outside the lock (the MIH kernel and FAISS both release the GIL).
+        q, r, d = main.search(matrix, max_distance, probe, self.threads)
+        keys = main.keys[r].tolist() if len(r) else []
+        hits.extend(
+            Hit(query, key, dist)
+            for query, key, dist in zip(q.tolist(), keys, d.tolist(), strict=True)
+        )
         return hits
+
+    # Merging
+
+    def _maybe_merge(self) -> None:
+        if len(self._delta) >= self.merge_threshold and self._merger is None:
+            self._merger = threading.Thread(target=self.merge, name="index-merge", daemon=True)
+            self._merger.start()
+
+    def merge(self) -> None:
+        """Fold the delta into a new main segment; searches and changes go on."""
+        with self._lock:
+            if self._sealed is not None:
+                return  # another merge is running
+            self._sealed, self._delta = self._delta, _Delta(self.bits)
+            self._merge_removals = []
+            main, sealed = self._main, self._sealed
+        try:
+            main_codes, main_keys = main.live()
+            delta_codes, delta_keys = sealed.live()
+            merged = _Main.build(
+                self.bits,
+                np.concatenate((main_codes, delta_codes)),
+                np.concatenate((main_keys, delta_keys)),
+                self.radius,
+            )
+        except BaseException:
+            with self._lock:
+                # Put the sealed codes back in front of anything added since.
+                codes, keys = self._sealed.live() if self._sealed else (None, None)
+                fresh = self._delta
+                self._delta = _Delta(self.bits)
+                if codes is not None and keys is not None and len(keys):
+                    self._delta.add(codes, keys.tolist())
+                fc, fk = fresh.live()
+                if len(fk):
+                    self._delta.add(fc, fk.tolist())
+                self._sealed, self._merge_removals, self._merger = None, None, None
+            raise
+        with self._lock:
+            for code, key in self._merge_removals or ():
+                for row in merged.find(code, key):
+                    merged.alive[row] = False
+            self._main, self._sealed, self._merge_removals = merged, None, None
+            self._merger = None
+        log.info("index merged: %d codes in the main segment", merged.rows)
+
+    def wait_merged(self, timeout: float | None = None) -> None:
+        """Block until a running background merge ends (tests and snapshots)."""
+        merger = self._merger
+        if merger is not None:
+            merger.join(timeout)
+
+    # Snapshots
+
+    def live(self) -> tuple[U8, npt.NDArray[np.int64]]:
+        """Every live code and its key, main segment first."""
+        with self._lock:
+            parts = [self._main.live()]
+            parts.extend(d.live() for d in (self._sealed, self._delta) if d is not None)
+        return (
+            np.concatenate([codes for codes, _ in parts]),
+            np.concatenate([keys for _, keys in parts]),
+        )
+
+    def save(self, directory: Path) -> dict[str, int]:
+        """Write the main segment as it is (codes in FAISS's own format, keys, live
+        flags and tables as ``.npy``) and the delta's live codes beside it, so a
+        load needs no rebuild."""
+        with self._lock:
+            main = self._main
+            alive = main.alive.copy()
+            parts = [d.live() for d in (self._sealed, self._delta) if d is not None]
+        faiss.write_index_binary(main.flat, str(directory / "codes.faissindex"))
+        np.save(directory / "keys.npy", main.keys, allow_pickle=False)
+        np.save(directory / "alive.npy", alive, allow_pickle=False)
+        written = {"bits": self.bits, "rows": main.rows, "slots": 0, "slot_bits": 0}
+        if main.tables is not None:
+            np.save(directory / "starts.npy", main.tables.starts, allow_pickle=False)
+            np.save(directory / "rows.npy", main.tables.rows, allow_pickle=False)
+            written["slots"] = main.tables.layout.slots
+            written["slot_bits"] = main.tables.layout.slot_bits
+        delta = faiss.IndexBinaryFlat(self.bits)
+        delta_keys = np.concatenate([keys for _, keys in parts]) if parts else np.zeros(0, np.int64)
+        if len(delta_keys):
+            delta.add(np.concatenate([codes for codes, _ in parts]))
+        faiss.write_index_binary(delta, str(directory / "delta.faissindex"))
+        np.save(directory / "delta_keys.npy", delta_keys, allow_pickle=False)
+        written["delta_rows"] = len(delta_keys)
+        return written
+
+    def load(self, directory: Path, contents: Mapping[str, int]) -> None:
+        """Replace the contents with a snapshot written by :meth:`save`."""
+        rows = contents["rows"]
+        flat = _read_flat(directory / "codes.faissindex", self.bits, rows)
+        keys = np.load(directory / "keys.npy", allow_pickle=False)
+        alive = np.load(directory / "alive.npy", allow_pickle=False)
+        layout: Layout | None = None
+        tables = None
+        if contents.get("slots"):
+            layout = Layout(contents["slots"], contents["slot_bits"])
+            tables = (
+                np.load(directory / "starts.npy", allow_pickle=False),
+                np.load(directory / "rows.npy", allow_pickle=False),
+            )
+        main = _Main(flat, keys, layout, tables, alive)
+        delta_rows = contents.get("delta_rows", 0)
+        delta_flat = _read_flat(directory / "delta.faissindex", self.bits, delta_rows)
+        delta_keys = np.load(directory / "delta_keys.npy", allow_pickle=False)
+        if delta_keys.shape != (delta_rows,):
+            raise ValueError(f"{directory}: expected {delta_rows} delta keys")
+        delta = _Delta(self.bits)
+        if delta_rows:
+            codes = faiss.vector_to_array(_storage(delta_flat)).reshape(delta_rows, self.code_bytes)
+            delta.add(codes, delta_keys.tolist())
+        with self._lock:
+            self._main, self._sealed, self._delta = main, None, delta

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
 
 from index.binary import Hit
 
@@ -16,7 +19,9 @@ class ExactIndex:
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._owners)
+        """Live (digest, key) pairs held."""
+        with self._lock:
+            return sum(len(keys) for keys in self._owners.values())
 
     def add(self, code: bytes, key: int) -> None:
         with self._lock:
@@ -38,3 +43,27 @@ class ExactIndex:
                 for query, code in enumerate(queries)
                 for key in self._owners.get(code, ())
             ]
+
+    def save(self, directory: Path) -> dict[str, int]:
+        """Write ``codes.npy`` (one digest per row) and ``keys.npy``."""
+        with self._lock:
+            pairs = [(code, key) for code, keys in self._owners.items() for key in keys]
+        width = len(pairs[0][0]) if pairs else 0
+        codes = np.frombuffer(b"".join(c for c, _ in pairs), np.uint8).reshape(len(pairs), width)
+        np.save(directory / "codes.npy", codes, allow_pickle=False)
+        np.save(
+            directory / "keys.npy", np.asarray([k for _, k in pairs], np.int64), allow_pickle=False
+        )
+        return {"rows": len(pairs), "bits": width * 8}
+
+    def load(self, directory: Path, contents: Mapping[str, int]) -> None:
+        rows = contents["rows"]
+        codes = np.load(directory / "codes.npy", allow_pickle=False)
+        keys = np.load(directory / "keys.npy", allow_pickle=False)
+        if len(codes) != rows or keys.shape != (rows,):
+            raise ValueError(f"{directory}: expected {rows} rows")
+        owners: dict[bytes, set[int]] = {}
+        for code, key in zip(codes, keys.tolist(), strict=True):
+            owners.setdefault(code.tobytes(), set()).add(key)
+        with self._lock:
+            self._owners = owners

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
 
 from index.binary import BinaryIndex, Hit
 from index.exact import ExactIndex
@@ -12,11 +16,25 @@ class HashIndex:
     """Hamming indexes for perceptual signals and exact ones for digests.
 
     ``hamming`` maps a signal name to its code length in bits; ``exact`` names
-    the signals matched only by equality. Keys are the caller's (item ids).
+    the signals matched only by equality; ``radius`` gives the distance each
+    Hamming signal is usually searched at, which shapes its tables. Keys are the
+    caller's (item ids).
     """
 
-    def __init__(self, hamming: Mapping[str, int], exact: Iterable[str], threads: int = 1) -> None:
-        self._hamming = {name: BinaryIndex(bits, threads) for name, bits in hamming.items()}
+    def __init__(
+        self,
+        hamming: Mapping[str, int],
+        exact: Iterable[str],
+        threads: int = 1,
+        *,
+        radius: Mapping[str, int] | None = None,
+        merge_threshold: int | None = None,
+    ) -> None:
+        extra = {} if merge_threshold is None else {"merge_threshold": merge_threshold}
+        self._hamming = {
+            name: BinaryIndex(bits, threads, radius=(radius or {}).get(name), **extra)
+            for name, bits in hamming.items()
+        }
         self._exact = {name: ExactIndex() for name in exact}
         self.ready = False
         """Set by the owner once the initial load from the source of truth is done."""
@@ -26,10 +44,14 @@ class HashIndex:
         return [*self._hamming, *self._exact]
 
     def sizes(self) -> dict[str, int]:
-        """Distinct codes held per signal."""
+        """Live (hash, key) pairs held per signal."""
         sizes = {name: len(index) for name, index in self._hamming.items()}
         sizes.update({name: len(index) for name, index in self._exact.items()})
         return sizes
+
+    def nbytes(self) -> dict[str, int]:
+        """Approximate bytes held per Hamming signal."""
+        return {name: index.nbytes for name, index in self._hamming.items()}
 
     def _unknown(self, signal: str) -> KeyError:
         return KeyError(f"no index for signal {signal!r}")
@@ -49,6 +71,17 @@ class HashIndex:
             for code, key in entries:
                 self.add(signal, code, key)
 
+    def reset(self, signal: str, codes: npt.NDArray[np.uint8], keys: npt.NDArray[np.int64]) -> None:
+        """Replace one signal's contents with distinct (code, key) pairs."""
+        if signal in self._hamming:
+            self._hamming[signal].reset(codes, keys)
+        elif signal in self._exact:
+            self._exact[signal] = ExactIndex()
+            for code, key in zip(codes, keys.tolist(), strict=True):
+                self._exact[signal].add(code.tobytes(), key)
+        else:
+            raise self._unknown(signal)
+
     def remove(self, signal: str, code: bytes, key: int) -> None:
         if signal in self._hamming:
             self._hamming[signal].remove(code, key)
@@ -57,10 +90,46 @@ class HashIndex:
         else:
             raise self._unknown(signal)
 
-    def search(self, signal: str, queries: Sequence[bytes], max_distance: int = 0) -> list[Hit]:
-        """Hits within ``max_distance`` bits (ignored for exact signals)."""
+    def search(
+        self,
+        signal: str,
+        queries: Sequence[bytes],
+        max_distance: int = 0,
+        *,
+        exact_distance: int | None = None,
+    ) -> list[Hit]:
+        """Hits within ``max_distance`` bits (ignored for exact signals).
+
+        See :meth:`BinaryIndex.search` for ``exact_distance``.
+        """
         if signal in self._hamming:
-            return self._hamming[signal].search(queries, max_distance)
+            return self._hamming[signal].search(
+                queries, max_distance, exact_distance=exact_distance
+            )
         if signal in self._exact:
             return self._exact[signal].search(queries)
         raise self._unknown(signal)
+
+    def merge(self) -> None:
+        """Fold every signal's recent additions into its main segment now."""
+        for index in self._hamming.values():
+            index.wait_merged()
+            index.merge()
+
+    def _all(self) -> list[tuple[str, BinaryIndex | ExactIndex]]:
+        return [*self._hamming.items(), *self._exact.items()]
+
+    def save(self, directory: Path) -> dict[str, dict[str, int]]:
+        """Write every signal under ``directory/<signal>/``; returns what was written."""
+        written: dict[str, dict[str, int]] = {}
+        for name, index in self._all():
+            (directory / name).mkdir()
+            written[name] = index.save(directory / name)
+        return written
+
+    def load(self, directory: Path, contents: Mapping[str, Mapping[str, int]]) -> None:
+        """Read what :meth:`save` wrote; ``contents`` is its return value."""
+        if set(contents) != set(self.signals):
+            raise ValueError(f"snapshot holds {sorted(contents)}, expected {sorted(self.signals)}")
+        for name, index in self._all():
+            index.load(directory / name, contents[name])

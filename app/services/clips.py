@@ -242,7 +242,10 @@ def search_clip(
         exact = {h.key for h in index.search(Signal.SHA256.value, [query.sha256.value], 0)}
     if len(query.codes):
         hits = index.search(
-            Signal.PDQ.value, [bytes(row) for row in query.codes], settings.pdq_review_distance
+            Signal.PDQ.value,
+            [bytes(row) for row in query.codes],
+            settings.pdq_review_distance,
+            exact_distance=settings.index_exact_distance,
         )
         frames_hit: dict[int, set[int]] = {}
         for hit in hits:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from array import array
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -248,7 +250,11 @@ def deactivate_item(
 
 
 def load_index(session: Session, index: HashIndex) -> int:
-    """Fill the index with every hash of every active item; returns the rows loaded."""
+    """Fill the index with every hash of every active item; returns the rows loaded.
+
+    Rows are gathered into one array per signal and the index built once,
+    rather than added in batches that would each be merged.
+    """
     rows = session.execute(
         select(ItemHash.signal, ItemHash.value, ItemHash.item_id)
         .join(Item, Item.id == ItemHash.item_id)
@@ -256,15 +262,20 @@ def load_index(session: Session, index: HashIndex) -> int:
         .order_by(ItemHash.id)
         .execution_options(yield_per=50_000)
     )
-    batches: dict[str, list[tuple[bytes, int]]] = defaultdict(list)
+    values: dict[str, bytearray] = defaultdict(bytearray)
+    keys: dict[str, array[int]] = defaultdict(lambda: array("q"))
+    widths: dict[str, int] = {}
     count = 0
     for signal, value, item_id in rows:
-        batches[signal].append((value, item_id))
+        if widths.setdefault(signal, len(value)) != len(value):
+            raise ValueError(f"{signal} hashes of different lengths in the database")
+        values[signal] += value
+        keys[signal].append(item_id)
         count += 1
-        if len(batches[signal]) >= 50_000:
-            index.add_many(signal, batches.pop(signal))
-    for signal, entries in batches.items():
-        index.add_many(signal, entries)
+    for signal in index.signals:
+        width = widths.get(signal, 1)
+        codes = np.frombuffer(bytes(values[signal]), np.uint8).reshape(-1, width)
+        index.reset(signal, codes, np.frombuffer(keys[signal], np.int64))
     return count
 
 

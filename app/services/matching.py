@@ -119,7 +119,12 @@ def search(index: HashIndex, query: Query, settings: Settings) -> list[Candidate
         entries = [q for q in query.hashes if q.value.signal is signal]
         if not entries:
             continue
-        hits = index.search(signal.value, [q.value.value for q in entries], radius[signal])
+        hits = index.search(
+            signal.value,
+            [q.value.value for q in entries],
+            radius[signal],
+            exact_distance=settings.index_exact_distance if signal is Signal.PDQ else None,
+        )
         for hit in hits:
             part = entries[hit.query].part
             if part is not None:

@@ -31,7 +31,9 @@ BASE_URL = f"http://{asgi.HOST}"
 def fuzz_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """SQLite only: the fuzzers check the web layer, the database suites cover both."""
     root: Path = tmp_path_factory.mktemp("schema-fuzz")
-    fuzz = Settings(data_dir=root / "var", database_url=f"sqlite:///{root / 'hashwall.db'}")
+    fuzz = Settings(
+        data_dir=root / "var", database_url=f"sqlite:///{root / 'hashwall.db'}", index_load_wait=60
+    )
     db.upgrade(fuzz)
     return fuzz
 

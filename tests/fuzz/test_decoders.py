@@ -190,7 +190,9 @@ def test_decoders_survive_mutated_files(fmt: str) -> None:
 @pytest.fixture(scope="module")
 def fuzz_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     root = tmp_path_factory.mktemp("decode-fuzz")
-    fuzz = Settings(data_dir=root / "var", database_url=f"sqlite:///{root / 'hashwall.db'}")
+    fuzz = Settings(
+        data_dir=root / "var", database_url=f"sqlite:///{root / 'hashwall.db'}", index_load_wait=60
+    )
     db.upgrade(fuzz)
     return fuzz
 

@@ -56,8 +56,9 @@ def as_set(hits: list[Hit]) -> set[tuple[int, int, int]]:
     return triples
 
 
+@pytest.mark.parametrize("merged", [False, True], ids=["delta", "main"])
 @pytest.mark.parametrize("bits", [256, 64])
-def test_range_search_equals_brute_force(bits: int) -> None:
+def test_range_search_equals_brute_force(bits: int, merged: bool) -> None:
     rng = np.random.default_rng(bits)
     index = BinaryIndex(bits)
     stored: dict[bytes, set[int]] = defaultdict(set)
@@ -70,7 +71,9 @@ def test_range_search_equals_brute_force(bits: int) -> None:
         queries.append(flip_bits(bases[i], distance, rng))
     queries += [row.tobytes() for row in random_codes(rng, 20, bits)]
     index.add_many((code, key) for key, code in enumerate(bases))
-    assert len(index) == len(stored)
+    assert len(index) == sum(len(keys) for keys in stored.values())
+    if merged:
+        index.merge()  # the same answers from the multi-index main segment
 
     radii = (0, 1, 8, 31, 32, 33) if bits == 256 else (0, 1, 8, 12, 20)
     for radius in radii:
@@ -96,13 +99,15 @@ def test_radius_is_inclusive(bits: int, distance: int) -> None:
         assert index.search([query], distance - 1) == []
 
 
-def test_a_code_shared_by_two_keys_is_stored_once() -> None:
+def test_a_code_shared_by_two_keys_is_held_once_per_key() -> None:
     code = bytes(range(32))
     index = BinaryIndex(256)
     index.add(code, 1)
     index.add(code, 2)
     index.add(code, 2)  # the same pair again is a no-op
-    assert len(index) == 1
+    index.merge()
+    index.add(code, 2)  # and still once it is in the main segment
+    assert len(index) == 2
     assert index.owners(code) == {1, 2}
     assert sorted(index.search([code], 0), key=lambda h: h.key) == [Hit(0, 1, 0), Hit(0, 2, 0)]
 
@@ -115,7 +120,12 @@ def test_removing_one_owner_keeps_the_other() -> None:
     index.remove(code, 1)
     assert len(index) == 2
     assert index.owners(code) == {2}
+    index.merge()
+    assert len(index) == 2
     assert as_set(index.search([code], 10)) == {(0, 2, 0), (0, 3, 5)}
+    index.remove(code, 2)
+    assert index.owners(code) == frozenset()
+    assert as_set(index.search([code], 10)) == {(0, 3, 5)}
 
 
 def test_removing_the_last_owner_drops_the_code() -> None:
@@ -257,9 +267,12 @@ operation = st.one_of(
 def test_index_behaves_like_a_dict_of_owners(
     operations: list[tuple[str, bytes, int]], queries: list[bytes], radius: int
 ) -> None:
-    index = BinaryIndex(64)
+    # A tiny merge threshold folds the delta into the main segment every few
+    # adds, so changes land in both segments and across merges.
+    index = BinaryIndex(64, merge_threshold=3)
     model: dict[bytes, set[int]] = {}
     for action, code, key in operations:
+        index.wait_merged()
         if action == "add":
             index.add(code, key)
             model.setdefault(code, set()).add(key)
@@ -269,7 +282,8 @@ def test_index_behaves_like_a_dict_of_owners(
                 model[code].discard(key)
                 if not model[code]:
                     del model[code]
-    assert len(index) == len(model)
+    index.wait_merged()
+    assert len(index) == sum(len(keys) for keys in model.values())
     for code in POOL:
         assert index.owners(code) == model.get(code, set())
     assert as_set(index.search(queries, radius)) == oracle(model, queries, radius)

@@ -45,7 +45,7 @@ def test_exact_index_owners_and_removal() -> None:
     index.add(code, 1)
     index.add(code, 2)
     index.add(code, 2)
-    assert len(index) == 1
+    assert len(index) == 2  # (digest, key) pairs
     assert sorted(h.key for h in index.search([code])) == [1, 2]
     index.remove(code, 1)
     assert index.search([code]) == [Hit(0, 2, 0)]
@@ -67,18 +67,18 @@ def test_signals_and_sizes_start_empty() -> None:
     assert index.ready is False
 
 
-def test_sizes_count_distinct_codes_per_signal() -> None:
+def test_sizes_count_hash_key_pairs_per_signal() -> None:
     index = make_index()
     pdq = np.random.default_rng(0).integers(0, 256, (3, 32), dtype=np.uint8)
     index.add_many("pdq", [(pdq[0].tobytes(), 1), (pdq[1].tobytes(), 2), (pdq[0].tobytes(), 3)])
     index.add("phash", bytes(8), 1)
     index.add_many("sha256", [(digest("x"), 1), (digest("y"), 2), (digest("x"), 3)])
-    assert index.sizes() == {"pdq": 2, "phash": 1, "sha256": 2}
+    assert index.sizes() == {"pdq": 3, "phash": 1, "sha256": 3}
     index.remove("pdq", pdq[0].tobytes(), 1)
     assert index.sizes()["pdq"] == 2  # key 3 still owns it
     index.remove("pdq", pdq[0].tobytes(), 3)
     index.remove("sha256", digest("y"), 2)
-    assert index.sizes() == {"pdq": 1, "phash": 1, "sha256": 1}
+    assert index.sizes() == {"pdq": 1, "phash": 1, "sha256": 2}
 
 
 def test_hamming_signals_search_by_distance() -> None:

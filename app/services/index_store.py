@@ -1,0 +1,203 @@
+"""Loading the index at start-up and keeping snapshots of it on disk.
+
+A process loads the newest snapshot (seconds, even for millions of hashes) and
+replays the change feed from the snapshot's checkpoint; without a usable
+snapshot it loads every active hash from the database, which stays the one
+source of truth. Snapshots are written in the background by whichever process
+takes the lock first, so N workers do not all write the same files.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.services.items import load_index
+from app.services.sync import IndexFollower, feed_position
+from index import HashIndex, snapshot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Startup:
+    """How this process's index was loaded."""
+
+    source: str
+    """``snapshot`` or ``database``."""
+    checkpoint: int
+    rows: int
+    seconds: float
+
+
+def load(sessions: sessionmaker[Session], index: HashIndex, root: Path) -> Startup:
+    """Fill ``index`` from the newest snapshot or else the database."""
+    started = time.perf_counter()
+    loaded = snapshot.read(root, index)
+    if loaded is not None:
+        with sessions() as session:
+            position = feed_position(session)
+        if loaded.checkpoint > position:
+            # Written against another database, or this one was restored from
+            # an older backup: the snapshot holds changes the database lacks.
+            log.warning(
+                "index snapshot %s is at change %d but the database only at %d; ignoring it",
+                loaded.path.name,
+                loaded.checkpoint,
+                position,
+            )
+            loaded = None
+    if loaded is not None:
+        log.info(
+            "index loaded from snapshot %s: %d rows at change %d in %.1f s",
+            loaded.path.name,
+            loaded.rows,
+            loaded.checkpoint,
+            loaded.seconds,
+        )
+        return Startup("snapshot", loaded.checkpoint, loaded.rows, loaded.seconds)
+    with sessions() as session:
+        # The position is read before the rows: a change committed in between
+        # is both loaded and replayed, which is harmless.
+        start = feed_position(session)
+        rows = load_index(session, index)
+    seconds = time.perf_counter() - started
+    log.info("index loaded from the database: %d rows in %.1f s", rows, seconds)
+    return Startup("database", start, rows, seconds)
+
+
+def write_snapshot(root: Path, index: HashIndex, checkpoint: int) -> Path | None:
+    """Write a snapshot unless another process is writing one or a newer one exists."""
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / "lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        path = snapshot.current(root)
+        if path is not None:
+            try:
+                if snapshot.manifest(path)["checkpoint"] >= checkpoint:
+                    return None
+            except (OSError, ValueError, KeyError):
+                pass  # an unreadable snapshot is replaced
+        started = time.perf_counter()
+        written = snapshot.write(root, index, checkpoint)
+        log.info("index snapshot %s written in %.1f s", written.name, time.perf_counter() - started)
+        return written
+
+
+class SnapshotKeeper:
+    """Writes a snapshot every ``interval`` seconds when the feed has moved on."""
+
+    def __init__(
+        self, root: Path, index: HashIndex, follower: IndexFollower, interval: float, written: int
+    ) -> None:
+        self._root = root
+        self._index = index
+        self._follower = follower
+        self._interval = interval
+        self._written = written
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> Path | None:
+        position = self._follower.position
+        if position <= self._written:
+            return None
+        path = write_snapshot(self._root, self._index, position)
+        self._written = position
+        return path
+
+    def start(self, first_delay: float) -> None:
+        def run() -> None:
+            delay = first_delay
+            while not self._stop.wait(delay):
+                delay = self._interval
+                try:
+                    self.run_once()
+                except Exception:  # a full disk must not stop matching
+                    log.exception("index snapshot failed; will retry")
+
+        self._thread = threading.Thread(target=run, name="index-snapshots", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+
+class IndexRunner:
+    """Loads the index on a background thread, then follows the feed and snapshots.
+
+    Until the load is done ``index.ready`` stays False, and ``/readyz`` and the
+    routes that search or change the index answer 503.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        index: HashIndex,
+        root: Path,
+        *,
+        sync_seconds: float,
+        snapshot_seconds: float,
+    ) -> None:
+        self._sessions = sessions
+        self._index = index
+        self._root = root
+        self._sync_seconds = sync_seconds
+        self._snapshot_seconds = snapshot_seconds
+        self._stop = threading.Event()
+        self._loaded = threading.Event()
+        self.startup: Startup | None = None
+        self.follower: IndexFollower | None = None
+        self.keeper: SnapshotKeeper | None = None
+        self._thread = threading.Thread(target=self._run, name="index-loader", daemon=True)
+
+    def start(self, wait: float) -> None:
+        """Start loading; block up to ``wait`` seconds for the load to finish."""
+        self._thread.start()
+        if wait:
+            self._loaded.wait(wait)
+
+    def _run(self) -> None:
+        delay = 1.0
+        while not self._stop.is_set():
+            try:
+                startup = load(self._sessions, self._index, self._root)
+                follower = IndexFollower(self._sessions, self._index, startup.checkpoint)
+                follower.poll()
+                break
+            except Exception:  # the database may still be starting; keep trying
+                log.exception("index load failed; retrying in %.0f s", delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 30.0)
+        else:
+            return
+        self.startup, self.follower = startup, follower
+        follower.start(self._sync_seconds)
+        self._index.ready = True
+        self._loaded.set()
+        if self._snapshot_seconds:
+            written = startup.checkpoint if startup.source == "snapshot" else -1
+            self.keeper = SnapshotKeeper(
+                self._root, self._index, follower, self._snapshot_seconds, written
+            )
+            # Soon after a load from the database, so the next start is fast.
+            self.keeper.start(first_delay=5.0 if written < 0 else self._snapshot_seconds)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        if self.follower is not None:
+            self.follower.stop()
+        if self.keeper is not None:
+            self.keeper.stop()
