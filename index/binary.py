@@ -98,7 +98,8 @@ class _Main:
         return int(self.codes.nbytes + self.keys.nbytes + self.alive.nbytes + tables)
 
     def live(self) -> tuple[U8, npt.NDArray[np.int64]]:
-        return self.codes[self.alive], self.keys[self.alive].astype(np.int64)
+        alive = self.alive.copy()  # a merge reads this outside the lock while removals go on
+        return self.codes[alive], self.keys[alive].astype(np.int64)
 
     def search(
         self, queries: U8, radius: int, probe_radius: int | None, threads: int

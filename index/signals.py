@@ -131,5 +131,16 @@ class HashIndex:
         """Read what :meth:`save` wrote; ``contents`` is its return value."""
         if set(contents) != set(self.signals):
             raise ValueError(f"snapshot holds {sorted(contents)}, expected {sorted(self.signals)}")
-        for name, index in self._all():
-            index.load(directory / name, contents[name])
+        # Every signal is read into a new index first, so a damaged file leaves
+        # this one as it was rather than half replaced.
+        hamming = {
+            name: BinaryIndex(
+                old.bits, old.threads, radius=old.radius, merge_threshold=old.merge_threshold
+            )
+            for name, old in self._hamming.items()
+        }
+        exact = {name: ExactIndex() for name in self._exact}
+        fresh_all: list[tuple[str, BinaryIndex | ExactIndex]] = [*hamming.items(), *exact.items()]
+        for name, fresh in fresh_all:
+            fresh.load(directory / name, contents[name])
+        self._hamming, self._exact = hamming, exact

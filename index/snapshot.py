@@ -89,7 +89,7 @@ def _prune(root: Path, keep: str) -> None:
     for old in [p for p in snapshots if p.name != keep][: max(0, len(snapshots) - KEEP)]:
         shutil.rmtree(old, ignore_errors=True)
     for stale in root.glob(".tmp-*"):
-        # Left by a writer that died; a live writer's directory is younger than a minute.
+        # Left by a writer that died; a live writer finishes well within ten minutes.
         if time.time() - stale.stat().st_mtime > 600:
             shutil.rmtree(stale, ignore_errors=True)
 
@@ -122,9 +122,10 @@ def read(root: Path, index: HashIndex) -> Loaded | None:
     started = time.perf_counter()
     try:
         data = manifest(path)
+        checkpoint = int(data["checkpoint"])
+        rows = sum(int(s["rows"]) + int(s.get("delta_rows", 0)) for s in data["signals"].values())
         index.load(path, data["signals"])
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
         log.warning("index snapshot %s unusable, loading from the database: %s", path, exc)
         return None
-    rows = sum(int(s["rows"]) + int(s.get("delta_rows", 0)) for s in data["signals"].values())
-    return Loaded(path, int(data["checkpoint"]), rows, time.perf_counter() - started)
+    return Loaded(path, checkpoint, rows, time.perf_counter() - started)
