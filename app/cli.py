@@ -1,25 +1,51 @@
-"""The ``hashwall`` command line: migrations, serving and key management."""
+"""The ``hashwall`` command line: migrations, serving, key management, and
+hash-list import and export."""
 
 from __future__ import annotations
 
+import csv
+import getpass
 import json
 import os
 import shutil
 import sys
 from datetime import date
-from typing import Annotated
+from pathlib import Path
+from types import TracebackType
+from typing import Annotated, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 import uvicorn
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import auth, db
 from app.observability import logging_config
+from app.schemas import Category, HashListFormat
 from app.services import keys
+from app.services.hashlists.exporter import export_hash_list
+from app.services.hashlists.formats import HashListError, Rejection
+from app.services.hashlists.importer import (
+    Hooks,
+    ImportConflict,
+    ImportOptions,
+    ImportSummary,
+    import_hash_list,
+)
 from app.services.report import annual_report
 from app.services.retention import purge_events, retention_cutoff
 from app.settings import Settings
+from hashing.types import Signal
 
 cli = typer.Typer(
     help="Hashwall: re-upload prevention service.",
@@ -181,6 +207,163 @@ def events_purge(
     with sessions() as session:
         removed = purge_events(session, day)
     typer.echo(f"purged {removed} match events before {day.isoformat()}", err=True)
+
+
+class RejectionReport:
+    """Rejected lines as CSV (``line,reason``), the file made at the first one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._file: TextIO | None = None
+        self._writer: csv.DictWriter[str] | None = None
+
+    def __call__(self, rejection: Rejection) -> None:
+        if self._writer is None:
+            self._file = self.path.open("w", encoding="utf-8", newline="")
+            self._writer = csv.DictWriter(self._file, ("line", "reason"), lineterminator="\n")
+            self._writer.writeheader()
+        self._writer.writerow({"line": rejection.line, "reason": rejection.reason})
+        self.count += 1
+
+    def __enter__(self) -> RejectionReport:
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def run_import(
+    engine: Engine,
+    path: Path,
+    options: ImportOptions,
+    report: Path,
+    *,
+    progress: bool = True,
+    max_batches: int | None = None,
+) -> tuple[ImportSummary, int]:
+    """What ``hashwall import`` does: the import with a progress bar on stderr
+    and the rejected lines in ``report``; returns the summary and the number of
+    lines in the report. The benchmark runs imports through here too."""
+    console = Console(stderr=True)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not progress,
+    )
+    with bar, RejectionReport(report) as rejections:
+        task = bar.add_task(f"importing {path.name}", total=path.stat().st_size)
+        hooks = Hooks(
+            rejected=rejections, progress=lambda position: bar.update(task, completed=position)
+        )
+        summary = import_hash_list(engine, path, options, hooks, max_batches=max_batches)
+    return summary, rejections.count
+
+
+def _operator() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"[:100]
+    except (KeyError, OSError):  # no login name (a container's anonymous user)
+        return OPERATOR
+
+
+@cli.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the hash list")],
+    fmt: Annotated[
+        HashListFormat, typer.Option("--format", help="csv, threatexchange or stopncii")
+    ],
+    category: Annotated[Category, typer.Option(help="for lines that name none")],
+    case_ref: Annotated[
+        str | None, typer.Option(help="case reference for lines that carry none")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="rejected lines, CSV; default: FILE.rejected.csv")
+    ] = None,
+    operator: Annotated[
+        str | None, typer.Option(help="who imports, for the audit trail; default: cli:<login>")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="lines per transaction (default by database)")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Import a hash list: one item per hash, skipping hashes already held.
+
+    Rerunning the same command after an interruption resumes after the last
+    committed line; rerunning it after it finished adds nothing.
+    """
+    if case_ref is not None and len(case_ref) > 200:
+        raise typer.BadParameter("at most 200 characters", param_hint="--case-ref")
+    settings = Settings()
+    db.upgrade(settings)
+    engine = db.make_engine(settings)
+    report_path = report or file.with_name(file.name + ".rejected.csv")
+    options = ImportOptions(
+        fmt=fmt,
+        category=category,
+        case_ref=case_ref,
+        operator=(operator or _operator())[:100],
+        filename=str(file),
+        batch_size=batch_size,
+    )
+    try:
+        summary, reported = run_import(engine, file, options, report_path, progress=progress)
+    except HashListError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except ImportConflict as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    resumed = f", resumed after line {summary.resumed_from:,}" if summary.resumed_from else ""
+    rate = summary.lines_this_run / summary.seconds if summary.seconds else 0.0
+    print(
+        f"{file}: {summary.lines:,} lines, {summary.added:,} added, "
+        f"{summary.already_present:,} already present, {summary.rejected:,} rejected"
+        + (f" (lines and reasons in {report_path})" if reported else "")
+        + f"; {summary.seconds:.1f} s, {rate:,.0f} lines/s{resumed}"
+    )
+
+
+@cli.command("export")
+def export_command(
+    file: Annotated[str, typer.Argument(help="where to write it, or - for standard output")],
+    fmt: Annotated[
+        HashListFormat, typer.Option("--format", help="csv, threatexchange or stopncii")
+    ],
+    category: Annotated[Category | None, typer.Option(help="only this category")] = None,
+    signal: Annotated[Signal | None, typer.Option(help="only this signal")] = None,
+) -> None:
+    """Write the active hash list out, each hash once, for hash-sharing partners."""
+    settings = Settings()
+    db.upgrade(settings)
+    engine = db.make_engine(settings)
+    try:
+        if file == "-":
+            summary = export_hash_list(engine, sys.stdout, fmt, category=category, signal=signal)
+        else:
+            with Path(file).open("w", encoding="utf-8", newline="") as out:
+                summary = export_hash_list(engine, out, fmt, category=category, signal=signal)
+    finally:
+        engine.dispose()
+    skipped = (
+        f", {summary.not_representable:,} left out (no name for them in {fmt.value})"
+        if summary.not_representable
+        else ""
+    )
+    typer.echo(f"exported {summary.written:,} hashes{skipped}", err=True)
 
 
 def main() -> None:

@@ -41,6 +41,7 @@ _STATUS_CODES: dict[int, str] = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     413: "upload_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",

@@ -20,6 +20,7 @@ from app.routers import (
     check,
     dashboard,
     events,
+    hashlists,
     health,
     items,
     metrics,
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(check.router, dependencies=ready)
     app.include_router(register.router, dependencies=ready)
     app.include_router(items.router, dependencies=ready)
+    app.include_router(hashlists.router, dependencies=ready)
     app.include_router(stats.router)
     app.include_router(events.router)
     app.include_router(metrics.router)

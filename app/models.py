@@ -210,3 +210,33 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(30))
     item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), index=True)
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class HashImport(Base):
+    """One bulk import of a hash-list file, and how far it got.
+
+    Progress is committed with each batch of items, so a rerun of the same file
+    (same digest, format, category and case reference) resumes after the last
+    committed line instead of starting over.
+    """
+
+    __tablename__ = "hash_imports"
+    __table_args__ = (Index("ix_hash_imports_file_sha256_format", "file_sha256", "format"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    filename: Mapped[str] = mapped_column(String(500))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(20))
+    category: Mapped[str] = mapped_column(String(30))
+    case_ref: Mapped[str | None] = mapped_column(String(200))
+    operator: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    """``running`` (or killed while running), ``failed`` (stopped by an error) or ``done``."""
+    lines_done: Mapped[int] = mapped_column(BigInteger)
+    """Physical lines of the file whose outcome is committed."""
+    added: Mapped[int] = mapped_column(BigInteger)
+    already_present: Mapped[int] = mapped_column(BigInteger)
+    rejected: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

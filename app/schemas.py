@@ -26,6 +26,14 @@ class Category(StrEnum):
     OTHER = "other"
 
 
+class HashListFormat(StrEnum):
+    """File formats of hash lists (docs/hashlists.md)."""
+
+    CSV = "csv"
+    THREATEXCHANGE = "threatexchange"
+    STOPNCII = "stopncii"
+
+
 class Decision(StrEnum):
     BLOCK = "block"
     REVIEW = "review"
@@ -190,3 +198,30 @@ class ItemOut(BaseModel):
 class Health(BaseModel):
     status: str
     index: dict[str, int] | None = None
+
+
+class ImportRejection(BaseModel):
+    line: int = Field(description="Line number in the file, from 1")
+    reason: str
+
+
+class ImportResult(BaseModel):
+    """What an import of a hash list did. Lines already committed by an earlier,
+    interrupted upload of the same file are counted, not repeated."""
+
+    import_id: int
+    file_sha256: str
+    format: HashListFormat
+    category: Category
+    case_ref: str | None
+    lines: int = Field(description="Lines of the file read")
+    added: int = Field(description="Hashes stored, one new item each")
+    already_present: int = Field(
+        description="Hashes an active item already held, or an earlier line of the file"
+    )
+    rejected: int = Field(description="Lines that could not be imported")
+    rejections: list[ImportRejection] = Field(description="The first rejected lines")
+    rejections_truncated: bool = Field(description="More lines were rejected than listed")
+    resumed_from_line: int = Field(
+        description="Lines an earlier, interrupted import of this file had committed"
+    )

@@ -31,9 +31,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    settings = Settings(
-        data_dir=tmp_path / "var", database_url=database_url, index_load_wait=60
-    )
+    settings = Settings(data_dir=tmp_path / "var", database_url=database_url, index_load_wait=60)
     db.upgrade(settings)
     return settings
 

@@ -1,0 +1,147 @@
+"""``POST /import``: bulk import of a hash list by upload (the operator's ``admin`` key)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, BinaryIO
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from app.auth import Principal
+from app.deps import AdminKey, StateDep
+from app.errors import ApiError, responses
+from app.routers.register import _category, _form_text
+from app.schemas import Category, HashListFormat, ImportRejection, ImportResult
+from app.services.hashlists.formats import HashListError
+from app.services.hashlists.importer import (
+    Added,
+    Hooks,
+    ImportConflict,
+    ImportOptions,
+    RejectionSample,
+    import_hash_list,
+)
+from app.services.uploads import spool
+from app.state import AppState
+
+router = APIRouter(tags=["hash lists"])
+
+MAX_REJECTIONS_SHOWN = 1000
+"""Rejected lines listed in the answer; the count covers all of them."""
+
+_OPENAPI_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "format", "category"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "format": {"type": "string", "enum": [f.value for f in HashListFormat]},
+                        "category": {"type": "string", "enum": [c.value for c in Category]},
+                        "case_ref": {"type": "string", "maxLength": 200},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _format(value: object) -> HashListFormat:
+    try:
+        return HashListFormat(str(value))
+    except ValueError:
+        known = ", ".join(f.value for f in HashListFormat)
+        raise ApiError(
+            422, "invalid_format", f"format must be one of {known}, got {value!r}"
+        ) from None
+
+
+def _add_to_index(state: AppState, added: list[Added]) -> None:
+    # This process matches the new hashes at once; the others through the feed.
+    by_signal: dict[str, list[tuple[bytes, int]]] = defaultdict(list)
+    for signal, value, item_id in added:
+        by_signal[signal].append((value, item_id))
+    for signal, entries in by_signal.items():
+        state.index.add_many(signal, entries)
+
+
+def _import_upload(
+    state: AppState,
+    principal: Principal,
+    upload: UploadFile,
+    fmt: HashListFormat,
+    category: Category,
+    case_ref: str | None,
+) -> ImportResult:
+    sample = RejectionSample(MAX_REJECTIONS_SHOWN)
+    hooks = Hooks(rejected=sample, committed=lambda added: _add_to_index(state, added))
+    file: BinaryIO = upload.file
+    options = ImportOptions(
+        fmt=fmt,
+        category=category,
+        case_ref=case_ref,
+        operator=principal.name,
+        filename=(upload.filename or "upload")[:500],
+    )
+    # On disk in the service's private upload directory, never whole in memory,
+    # and gone when the import ends however it ends.
+    with spool(file, state.settings.upload_dir) as (path, digest):
+        try:
+            summary = import_hash_list(state.engine, path, options, hooks, digest=digest.to_hex())
+        except HashListError as exc:
+            raise ApiError(422, "invalid_hash_list", str(exc)) from None
+        except ImportConflict as exc:
+            raise ApiError(409, "import_in_progress", str(exc)) from None
+    return ImportResult(
+        import_id=summary.import_id,
+        file_sha256=summary.file_sha256,
+        format=fmt,
+        category=category,
+        case_ref=case_ref,
+        lines=summary.lines,
+        added=summary.added,
+        already_present=summary.already_present,
+        rejected=summary.rejected,
+        rejections=[ImportRejection(line=r.line, reason=r.reason) for r in sample.items],
+        rejections_truncated=sample.total > len(sample.items),
+        resumed_from_line=summary.resumed_from,
+    )
+
+
+@router.post(
+    "/import",
+    response_model=ImportResult,
+    responses=responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
+    openapi_extra=_OPENAPI_BODY,
+)
+async def import_hashes(request: Request, state: StateDep, principal: AdminKey) -> ImportResult:
+    """Import a hash list file (multipart ``file``, ``format``, ``category``, optional
+    ``case_ref``) as ``hashwall import`` does: one item per new hash, hashes an
+    active item holds skipped, bad lines listed by number instead of failing the
+    upload. The hashes match in this process at once and in the others within
+    the change feed's poll interval.
+
+    A file of nothing but bad lines is still a 200, with every line rejected: the
+    file was read, and the answer says line by line why nothing was added.
+    """
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "multipart/form-data":
+        raise ApiError(
+            415, "unsupported_content_type", "send multipart/form-data with a file field"
+        )
+    async with request.form(max_files=1, max_fields=8, max_part_size=64 * 1024) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise ApiError(422, "invalid_request", "a multipart 'file' field is required")
+        fmt = _format(form.get("format"))
+        category = _category(form.get("category"))
+        case_ref = _form_text(form.get("case_ref"), "case_ref", 200)
+        return await run_in_threadpool(
+            _import_upload, state, principal, upload, fmt, category, case_ref
+        )

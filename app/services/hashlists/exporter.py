@@ -1,0 +1,81 @@
+"""Export of the active hash list, streamed from the database to a file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TextIO
+
+from sqlalchemy import Engine, select
+
+from app.models import Item, ItemHash
+from app.schemas import Category
+from app.services.hashlists.formats import BAND_VARIANTS, Format, OutRow, Writer
+from hashing.types import Signal
+
+STREAM_ROWS = 10_000
+"""Rows fetched at a time: a server-side cursor on PostgreSQL, so an export of
+ten million hashes holds no more than this many in memory."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSummary:
+    written: int
+    """Hashes written."""
+    not_representable: int
+    """Active hashes the format has no name for (a pHash in a ThreatExchange list)."""
+    duplicates: int
+    """Hashes held by more than one active item, written once."""
+
+
+def export_hash_list(
+    engine: Engine,
+    out: TextIO,
+    fmt: Format,
+    *,
+    category: Category | None = None,
+    signal: Signal | None = None,
+) -> ExportSummary:
+    """Write every hash of every active item to ``out`` in ``fmt``, once each,
+    ordered by signal and value (the first item holding a hash gives its
+    category, case and quality).
+
+    Band hashes (the top and bottom of a picture) are left out: they match only
+    in pairs, and a partner would take each for a whole picture.
+    """
+    query = (
+        select(
+            ItemHash.signal,
+            ItemHash.value,
+            Item.category,
+            Item.case_ref,
+            Item.quality,
+            Item.note,
+            Item.media_type,
+            Item.created_at,
+        )
+        .join(Item, Item.id == ItemHash.item_id)
+        .where(Item.active.is_(True), ItemHash.variant.not_in(BAND_VARIANTS))
+        # Equal hashes come together, so duplicates are dropped without a set
+        # of everything written.
+        .order_by(ItemHash.signal, ItemHash.value, ItemHash.id)
+    )
+    if category is not None:
+        query = query.where(Item.category == category.value)
+    if signal is not None:
+        query = query.where(ItemHash.signal == signal.value)
+    writer = Writer(fmt, out)
+    written = skipped = duplicates = 0
+    previous: tuple[str, bytes] | None = None
+    with engine.connect() as conn:
+        rows = conn.execution_options(yield_per=STREAM_ROWS).execute(query)
+        for row in rows:
+            key = (row.signal, row.value)
+            if key == previous:
+                duplicates += 1
+                continue
+            previous = key
+            if writer.write(OutRow(*row)):
+                written += 1
+            else:
+                skipped += 1
+    return ExportSummary(written, skipped, duplicates)

@@ -1,0 +1,483 @@
+"""Hash-list file formats: reading them line by line, and writing them.
+
+Three formats (docs/hashlists.md gives the facts each rests on):
+
+``csv``
+    Hashwall's own: a header row naming the columns ``signal`` and ``hash``, and
+    optionally ``category``, ``case_ref`` and ``quality`` (per-line values win
+    over the import's options); other columns are ignored.
+``threatexchange``
+    python-threatexchange's signal type names and text forms: ``<signal_type>
+    <hash>`` lines (its local-file exchange, ``threatexchange hash`` and
+    ``threatexchange dataset -P``), or the CSV of ``threatexchange dataset -P
+    --csv`` (header ``signal_type,signal_str,collab,category,tags``).
+``stopncii``
+    JSON Lines, one StopNCII ``FetchHashes`` hash record per line
+    (``signalType``, ``hashValue``, ``hashStatus``, ``caseNumbers``, ...).
+
+A reader yields an :class:`Entry` for every hash Hashwall can hold and a
+:class:`Rejection` (line number and reason) for every line it cannot, and
+never stops at a bad line. Only a file no line of which can be read (a CSV
+without its header) raises :class:`HashListError`. Line numbers count physical
+lines from 1, blank lines included (they are skipped, not rejected); a UTF-8
+byte-order mark and CRLF line ends are accepted.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, BinaryIO, NamedTuple, TextIO
+
+from app.schemas import Category, HashListFormat
+from hashing.types import HashFormatError, Signal, hex_bytes
+
+CASE_REF_MAX = 200
+"""Characters of ``items.case_ref``."""
+BOM = b"\xef\xbb\xbf"
+MAX_LINE_BYTES = 64 * 1024
+"""A longer line is rejected unread: no hash-list line comes near it, and an
+upload with no line breaks must not be read into memory whole."""
+
+# Media types of hash-only items, as registrations by hashes store them.
+STILL_HASHES = "hashes"
+VIDEO_HASHES = "video_hashes"
+VIDEO_MEDIA = frozenset({"video", VIDEO_HASHES})
+"""Items whose file digest is a video's (ThreatExchange's ``video_sha256``)."""
+
+BAND_VARIANTS = frozenset({"half_top", "half_bottom"})
+"""PDQ of a band of an image: evidence only in pairs, never shared as a picture."""
+
+
+Format = HashListFormat
+
+
+class HashListError(ValueError):
+    """The file as a whole cannot be read in this format."""
+
+
+# Named tuples, not dataclasses: a million of each are made per million lines,
+# and a tuple is built several times faster than a frozen dataclass.
+class Entry(NamedTuple):
+    """One hash of a hash list; None fields fall back to the import's options."""
+
+    line: int
+    signal: Signal
+    value: bytes
+    category: Category | None = None
+    case_ref: str | None = None
+    quality: int | None = None
+    note: str | None = None
+    media_type: str = STILL_HASHES
+
+
+class Rejection(NamedTuple):
+    line: int
+    reason: str
+
+
+Parsed = Entry | Rejection
+
+
+class Line(NamedTuple):
+    number: int
+    text: str
+
+
+class LineReader:
+    """Decoded, non-blank lines of a file without their line ends.
+
+    An over-long line is a rejection, and bytes that are not UTF-8 are replaced
+    (so the format rejects that line, not the file). ``position`` is the bytes
+    read so far, for a progress bar; ``lines`` the physical lines read.
+    """
+
+    BLOCK = 1 << 20
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.position = 0
+        self.lines = 0
+
+    def __iter__(self) -> Iterator[Line | Rejection]:
+        # Whole blocks split in C: faster than readline per line.
+        too_long = f"line longer than {MAX_LINE_BYTES} bytes"
+        number = 0
+        pending = b""
+        overlong = False  # the line being read has passed the limit: drop it
+        read = 0
+        while block := self._stream.read(self.BLOCK):
+            read += len(block)
+            parts = block.split(b"\n")
+            parts[0] = pending + parts[0]
+            pending = parts.pop()
+            if number == 0 and parts and parts[0].startswith(BOM):
+                parts[0] = parts[0][len(BOM) :]
+            for raw in parts:
+                number += 1
+                if overlong or len(raw) > MAX_LINE_BYTES:
+                    overlong = False
+                    yield Rejection(number, too_long)
+                    continue
+                text = raw.decode("utf-8", errors="replace")
+                if text.endswith("\r"):
+                    text = text[:-1]
+                if text and not text.isspace():
+                    yield Line(number, text)
+            if len(pending) > MAX_LINE_BYTES:
+                overlong, pending = True, b""
+            self.lines = number
+            self.position = read - len(pending)
+        if pending or overlong:
+            number += 1
+            if number == 1 and pending.startswith(BOM):
+                pending = pending[len(BOM) :]
+            text = pending.decode("utf-8", errors="replace").rstrip("\r")
+            if overlong:
+                yield Rejection(number, too_long)
+            elif text and not text.isspace():
+                yield Line(number, text)
+        self.lines = number
+        self.position = read
+
+
+def parse(fmt: Format, lines: Iterable[Line | Rejection]) -> Iterator[Parsed]:
+    """Every non-blank line's outcome, in file order.
+
+    Raises :class:`HashListError` before the first outcome when the file cannot
+    be read in this format at all.
+    """
+    reader = {
+        Format.CSV: _parse_csv,
+        Format.THREATEXCHANGE: _parse_threatexchange,
+        Format.STOPNCII: _parse_stopncii,
+    }[fmt]
+    return reader(iter(lines))
+
+
+def _csv_fields(text: str) -> list[str]:
+    # One physical line is one record: hash lists have no multi-line fields, and
+    # a stray quote must not swallow the lines after it. Most lines hold no
+    # quote at all, and splitting them is five times faster than the csv module.
+    if '"' not in text:
+        return text.split(",")
+    try:
+        return next(csv.reader((text,)), [])
+    except csv.Error as exc:  # a NUL byte, for one
+        raise HashFormatError(f"not a CSV line: {exc}") from None
+
+
+def _optional(fields: list[str], index: int | None) -> str:
+    if index is None or index >= len(fields):
+        return ""
+    return fields[index].strip()
+
+
+_SIGNALS = {s.value: s for s in Signal}
+
+
+def _signal(name: str) -> Signal:
+    signal = _SIGNALS.get(name) or _SIGNALS.get(name.strip().lower())
+    if signal is None:
+        known = ", ".join(_SIGNALS)
+        raise HashFormatError(f"unknown signal {name.strip()[:40]!r} (known: {known})")
+    return signal
+
+
+_CATEGORIES = {c.value: c for c in Category}
+
+
+def _category(text: str) -> Category | None:
+    if not text:
+        return None
+    category = _CATEGORIES.get(text.lower())
+    if category is None:
+        known = ", ".join(_CATEGORIES)
+        raise HashFormatError(f"unknown category {text[:40]!r} (known: {known})")
+    return category
+
+
+def _case_ref(text: str) -> str | None:
+    if len(text) > CASE_REF_MAX:
+        raise HashFormatError(f"case_ref is longer than {CASE_REF_MAX} characters")
+    return text or None
+
+
+def _quality(text: str) -> int | None:
+    if not text:
+        return None
+    # isascii: str.isdigit also takes superscripts and other scripts' digits.
+    if not (text.isascii() and text.isdigit()) or int(text) > 100:
+        raise HashFormatError(f"quality is a whole number from 0 to 100, got {text[:20]!r}")
+    return int(text)
+
+
+def _header(lines: Iterator[Line | Rejection]) -> tuple[Line | None, list[Rejection]]:
+    """The first readable line, and the over-long lines before it."""
+    skipped: list[Rejection] = []
+    for line in lines:
+        if isinstance(line, Rejection):
+            skipped.append(line)
+            continue
+        return line, skipped
+    return None, skipped
+
+
+CSV_COLUMNS = ("signal", "hash", "category", "case_ref", "quality")
+
+
+def _parse_csv(lines: Iterator[Line | Rejection]) -> Iterator[Parsed]:
+    header, skipped = _header(lines)
+    yield from skipped
+    if header is None:
+        return
+    try:
+        names = [name.strip().lower() for name in _csv_fields(header.text)]
+    except HashFormatError:
+        names = []
+    if "signal" not in names or "hash" not in names:
+        raise HashListError(
+            "a csv hash list starts with a header row naming the columns signal and hash "
+            f"(optional: category, case_ref, quality); line {header.number} is "
+            f"{header.text[:80]!r}"
+        )
+    at = {name: names.index(name) for name in CSV_COLUMNS if name in names}
+    s, h = at["signal"], at["hash"]
+    c, r, q = at.get("category"), at.get("case_ref"), at.get("quality")
+    for line in lines:
+        if isinstance(line, Rejection):
+            yield line
+            continue
+        try:
+            fields = _csv_fields(line.text)
+            if len(fields) <= max(s, h):
+                raise HashFormatError(f"expected {len(names)} columns, got {len(fields)}")
+            signal = _signal(fields[s])
+            entry = Entry(
+                line.number,
+                signal,
+                hex_bytes(signal, fields[h]),
+                category=_category(_optional(fields, c)),
+                case_ref=_case_ref(_optional(fields, r)),
+                quality=_quality(_optional(fields, q)),
+            )
+        except HashFormatError as exc:
+            yield Rejection(line.number, str(exc))
+            continue
+        yield entry
+
+
+# python-threatexchange SignalType.get_name() values Hashwall can hold, with the
+# media type of the item they make.
+TE_SIGNALS: dict[str, tuple[Signal, str]] = {
+    "pdq": (Signal.PDQ, STILL_HASHES),
+    "video_sha256": (Signal.SHA256, VIDEO_HASHES),
+}
+TE_CSV_HEADER = "signal_type,signal_str"
+TE_NEGATIVE = "NEGATIVE_CLASS"
+"""A ThreatExchange opinion that the content is *not* what the collaboration is about."""
+
+
+def _te_value(name: str, text: str) -> tuple[Signal, bytes, str]:
+    name = name.strip()
+    known = TE_SIGNALS.get(name.lower())
+    if known is None:
+        raise HashFormatError(
+            f"signal type {name[:40]!r} is not one Hashwall matches "
+            f"(it takes {', '.join(TE_SIGNALS)})"
+        )
+    signal, media_type = known
+    return signal, hex_bytes(signal, text), media_type
+
+
+def _parse_threatexchange(lines: Iterator[Line | Rejection]) -> Iterator[Parsed]:
+    first, skipped = _header(lines)
+    yield from skipped
+    if first is None:
+        return
+    if first.text.strip().lower().startswith(TE_CSV_HEADER):
+        yield from _parse_te_csv(first, lines)
+        return
+    for line in _chain(first, lines):
+        if isinstance(line, Rejection):
+            yield line
+            continue
+        # `dataset -P` prints the collaboration and opinion after the signal;
+        # only the first two words are the signal type and the hash.
+        parts = line.text.split(None, 2)
+        if len(parts) < 2:
+            yield Rejection(line.number, "expected '<signal_type> <hash>'")
+            continue
+        try:
+            signal, value, media_type = _te_value(parts[0], parts[1])
+        except HashFormatError as exc:
+            yield Rejection(line.number, str(exc))
+            continue
+        yield Entry(line.number, signal, value, media_type=media_type)
+
+
+def _parse_te_csv(header: Line, lines: Iterator[Line | Rejection]) -> Iterator[Parsed]:
+    try:
+        names = [name.strip().lower() for name in _csv_fields(header.text)]
+    except HashFormatError as exc:
+        raise HashListError(f"line {header.number}: {exc}") from None
+    if "signal_type" not in names or "signal_str" not in names:
+        raise HashListError(
+            f"line {header.number} starts like a threatexchange dataset CSV header but does "
+            "not name both signal_type and signal_str"
+        )
+    s, h = names.index("signal_type"), names.index("signal_str")
+    opinion = names.index("category") if "category" in names else None
+    for line in lines:
+        if isinstance(line, Rejection):
+            yield line
+            continue
+        try:
+            fields = _csv_fields(line.text)
+            if len(fields) <= max(s, h):
+                raise HashFormatError(f"expected {len(names)} columns, got {len(fields)}")
+            if _optional(fields, opinion).upper() == TE_NEGATIVE:
+                raise HashFormatError(
+                    f"opinion {TE_NEGATIVE}: a partner marked it as not the content"
+                )
+            signal, value, media_type = _te_value(fields[s], fields[h])
+        except HashFormatError as exc:
+            yield Rejection(line.number, str(exc))
+            continue
+        yield Entry(line.number, signal, value, media_type=media_type)
+
+
+def _chain(first: Line, rest: Iterator[Line | Rejection]) -> Iterator[Line | Rejection]:
+    yield first
+    yield from rest
+
+
+STOPNCII_PDQ = "ImagePDQ"
+STOPNCII_GONE = frozenset({"Withdrawn", "Deleted"})
+"""Case and hash statuses whose hashes StopNCII asks platforms to delete."""
+STOPNCII_NOTE = "stopncii_cases="
+"""Prefix of an item's note holding every case number when they overflow case_ref."""
+
+
+def _stopncii_cases(record: dict[str, Any]) -> tuple[str | None, str | None, bool]:
+    """The case reference and note for a record's live cases, and whether it had
+    cases that are all withdrawn or deleted."""
+    cases = record.get("caseNumbers") or {}
+    if not isinstance(cases, dict):
+        raise HashFormatError("caseNumbers is not an object")
+    live = sorted(str(case) for case, status in cases.items() if status not in STOPNCII_GONE)
+    if cases and not live:
+        return None, None, True
+    joined = ",".join(live)
+    if len(joined) <= CASE_REF_MAX:
+        return joined or None, None, False
+    kept: list[str] = []
+    for case in live:
+        if len(",".join([*kept, case])) > CASE_REF_MAX:
+            break
+        kept.append(case)
+    return ",".join(kept) or None, STOPNCII_NOTE + joined, False
+
+
+def _parse_stopncii(lines: Iterator[Line | Rejection]) -> Iterator[Parsed]:
+    for line in lines:
+        if isinstance(line, Rejection):
+            yield line
+            continue
+        try:
+            try:
+                record = json.loads(line.text)
+            except (ValueError, RecursionError) as exc:  # RecursionError: deep nesting
+                raise HashFormatError(f"not JSON: {exc}") from None
+            if not isinstance(record, dict):
+                raise HashFormatError("not a JSON object (one hash record per line)")
+            signal_type = record.get("signalType")
+            if signal_type != STOPNCII_PDQ:
+                raise HashFormatError(
+                    f"signalType {str(signal_type)[:40]!r} is not one Hashwall matches "
+                    f"(it takes {STOPNCII_PDQ})"
+                )
+            if record.get("hashStatus") in STOPNCII_GONE:
+                raise HashFormatError(f"hashStatus {record['hashStatus']}: not to be used")
+            text = record.get("hashValue")
+            if not isinstance(text, str):
+                raise HashFormatError("hashValue is missing or not a string")
+            value = hex_bytes(Signal.PDQ, text)
+            case_ref, note, gone = _stopncii_cases(record)
+            if gone:
+                raise HashFormatError("every case of this hash is withdrawn or deleted")
+        except HashFormatError as exc:
+            yield Rejection(line.number, str(exc))
+            continue
+        yield Entry(line.number, Signal.PDQ, value, case_ref=case_ref, note=note)
+
+
+@dataclass(frozen=True, slots=True)
+class OutRow:
+    """One active hash as an export sees it."""
+
+    signal: str
+    value: bytes
+    category: str
+    case_ref: str | None
+    quality: int | None
+    note: str | None
+    media_type: str
+    created_at: datetime
+
+
+class Writer:
+    """Writes rows of one format; :meth:`write` says False for a row the format
+    has no name for (a pHash in a ThreatExchange list)."""
+
+    def __init__(self, fmt: Format, out: TextIO) -> None:
+        self.fmt = fmt
+        self.out = out
+        self._csv = csv.writer(out, lineterminator="\n")
+        if fmt is Format.CSV:
+            self._csv.writerow(CSV_COLUMNS)
+
+    def write(self, row: OutRow) -> bool:
+        if self.fmt is Format.CSV:
+            quality = "" if row.quality is None else str(row.quality)
+            self._csv.writerow(
+                (row.signal, row.value.hex(), row.category, row.case_ref or "", quality)
+            )
+            return True
+        if self.fmt is Format.THREATEXCHANGE:
+            name = _te_name(row)
+            if name is None:
+                return False
+            self.out.write(f"{name} {row.value.hex()}\n")
+            return True
+        if row.signal != Signal.PDQ.value:
+            return False
+        cases = _cases_out(row)
+        record = {
+            "signalType": STOPNCII_PDQ,
+            "hashValue": row.value.hex(),
+            "hashStatus": "Active",
+            "caseNumbers": dict.fromkeys(cases, "Active"),
+            "lastModtimestamp": int(row.created_at.timestamp()),
+        }
+        self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return True
+
+
+def _te_name(row: OutRow) -> str | None:
+    if row.signal == Signal.PDQ.value:
+        return "pdq"
+    if row.signal == Signal.SHA256.value and row.media_type in VIDEO_MEDIA:
+        return "video_sha256"
+    return None  # python-threatexchange has no photo digest or pHash type
+
+
+def _cases_out(row: OutRow) -> list[str]:
+    if row.note is not None and row.note.startswith(STOPNCII_NOTE):
+        text = row.note[len(STOPNCII_NOTE) :]
+    else:
+        text = row.case_ref or ""
+    return [case for case in text.split(",") if case]
