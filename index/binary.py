@@ -27,7 +27,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from index.mih import Layout, MultiIndex
+from index.mih import Layout, MultiIndex, scan
 
 log = logging.getLogger(__name__)
 
@@ -55,25 +55,23 @@ def _compact_keys(keys: npt.NDArray[np.int64]) -> Keys:
 
 
 class _Main:
-    """The immutable main segment; only ``alive`` changes."""
+    """The immutable main segment; only ``alive`` changes.
+
+    The codes live in a NumPy array rather than a FAISS index: NumPy's large
+    allocations get huge pages, which the random reads of a search need (FAISS
+    writes and reads the snapshot files).
+    """
 
     def __init__(
         self,
-        flat: faiss.IndexBinaryFlat,
+        codes: U8,
         keys: Keys,
         layout: Layout | None,
         tables: tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]] | None = None,
         alive: npt.NDArray[np.bool_] | None = None,
     ) -> None:
-        self.flat = flat
-        self.rows = int(flat.ntotal)
-        self.codes: U8 = (
-            faiss.rev_swig_ptr(_storage(flat).data(), self.rows * flat.code_size).reshape(
-                self.rows, flat.code_size
-            )
-            if self.rows
-            else np.zeros((0, flat.code_size), np.uint8)
-        )
+        self.codes = codes
+        self.rows = len(codes)
         if keys.shape != (self.rows,):
             raise ValueError(f"{self.rows} codes but {keys.shape} keys")
         self.keys = keys
@@ -86,11 +84,10 @@ class _Main:
 
     @classmethod
     def build(cls, bits: int, codes: U8, keys: npt.NDArray[np.int64], radius: int) -> _Main:
-        flat = faiss.IndexBinaryFlat(bits)
-        if len(codes):
-            flat.add(np.ascontiguousarray(codes))
-        layout = Layout.choose(bits, len(codes), radius) if bits % 64 == 0 else None
-        return cls(flat, _compact_keys(keys), layout)
+        # A private, writable, NumPy-allocated copy (callers may pass views).
+        owned = np.array(codes, dtype=np.uint8, order="C", copy=True).reshape(-1, bits // 8)
+        layout = Layout.choose(bits, len(owned), radius) if bits % 64 == 0 else None
+        return cls(owned, _compact_keys(keys), layout)
 
     @property
     def nbytes(self) -> int:
@@ -98,7 +95,8 @@ class _Main:
         return int(self.codes.nbytes + self.keys.nbytes + self.alive.nbytes + tables)
 
     def live(self) -> tuple[U8, npt.NDArray[np.int64]]:
-        alive = self.alive.copy()  # a merge reads this outside the lock while removals go on
+        # One copy of the flags: a removal between two reads would misalign them.
+        alive = self.alive.copy()
         return self.codes[alive], self.keys[alive].astype(np.int64)
 
     def search(
@@ -117,7 +115,13 @@ class _Main:
             # A row found through several slots comes back once per slot.
             pairs, first = np.unique(q.astype(np.int64) << 32 | r, return_index=True)
             return pairs >> 32, pairs & 0xFFFFFFFF, d[first].astype(np.int64)
-        return _flat_search(self.flat, queries, radius, self.alive, threads)
+        if self.codes.shape[1] % 8 == 0:
+            q, r, d = scan(np.ascontiguousarray(queries), self.codes, radius, self.alive)
+            order = np.argsort(q.astype(np.int64) << 32 | r, kind="stable")
+            return q[order].astype(np.int64), r[order].astype(np.int64), d[order].astype(np.int64)
+        flat = faiss.IndexBinaryFlat(self.codes.shape[1] * 8)
+        flat.add(self.codes)
+        return _flat_search(flat, queries, radius, self.alive, threads)
 
     def find(self, code: bytes, key: int) -> list[int]:
         """Live rows holding exactly ``code`` for ``key``."""
@@ -428,7 +432,11 @@ class BinaryIndex:
             main = self._main
             alive = main.alive.copy()
             parts = [d.live() for d in (self._sealed, self._delta) if d is not None]
-        faiss.write_index_binary(main.flat, str(directory / "codes.faissindex"))
+        flat = faiss.IndexBinaryFlat(self.bits)
+        if main.rows:
+            flat.add(main.codes)
+        faiss.write_index_binary(flat, str(directory / "codes.faissindex"))
+        del flat
         np.save(directory / "keys.npy", main.keys, allow_pickle=False)
         np.save(directory / "alive.npy", alive, allow_pickle=False)
         written = {"bits": self.bits, "rows": main.rows, "slots": 0, "slot_bits": 0}
@@ -450,6 +458,8 @@ class BinaryIndex:
         """Replace the contents with a snapshot written by :meth:`save`."""
         rows = contents["rows"]
         flat = _read_flat(directory / "codes.faissindex", self.bits, rows)
+        codes = faiss.vector_to_array(_storage(flat)).reshape(rows, self.code_bytes)
+        del flat
         keys = np.load(directory / "keys.npy", allow_pickle=False)
         alive = np.load(directory / "alive.npy", allow_pickle=False)
         layout: Layout | None = None
@@ -460,7 +470,7 @@ class BinaryIndex:
                 np.load(directory / "starts.npy", allow_pickle=False),
                 np.load(directory / "rows.npy", allow_pickle=False),
             )
-        main = _Main(flat, keys, layout, tables, alive)
+        main = _Main(codes, keys, layout, tables, alive)
         delta_rows = contents.get("delta_rows", 0)
         delta_flat = _read_flat(directory / "delta.faissindex", self.bits, delta_rows)
         delta_keys = np.load(directory / "delta_keys.npy", allow_pickle=False)
