@@ -27,7 +27,8 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from index.mih import Layout, MultiIndex, scan
+from index import mih
+from index.mih import Layout, MultiIndex
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class _Main:
             pairs, first = np.unique(q.astype(np.int64) << 32 | r, return_index=True)
             return pairs >> 32, pairs & 0xFFFFFFFF, d[first].astype(np.int64)
         if self.codes.shape[1] % 8 == 0:
-            q, r, d = scan(np.ascontiguousarray(queries), self.codes, radius, self.alive)
+            q, r, d = mih.scan(np.ascontiguousarray(queries), self.codes, radius, self.alive)
             order = np.argsort(q.astype(np.int64) << 32 | r, kind="stable")
             return q[order].astype(np.int64), r[order].astype(np.int64), d[order].astype(np.int64)
         flat = faiss.IndexBinaryFlat(self.codes.shape[1] * 8)

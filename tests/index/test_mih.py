@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index import BinaryIndex, Hit, binary
+from index import BinaryIndex, Hit, mih
 from index.binary import _Main
 from index.mih import MAX_SLOT_BITS, Layout, MultiIndex, flip_masks, probes_per_slot
 from tests.index.test_binary import as_set, flip_bits, random_codes
@@ -272,7 +272,7 @@ def corpus(bits: int) -> Corpus:
 def spy_paths(monkeypatch: pytest.MonkeyPatch, force: str | None = None) -> Counter[str]:
     """Count main-segment searches by path; ``force`` overrides the cost model."""
     calls: Counter[str] = Counter()
-    flat_search = binary.scan
+    flat_search = mih.scan
     table_search = MultiIndex.search
 
     def counting_flat(*args: Any, **kwargs: Any) -> Any:
@@ -283,7 +283,7 @@ def spy_paths(monkeypatch: pytest.MonkeyPatch, force: str | None = None) -> Coun
         calls["tables"] += 1
         return table_search(self, *args, **kwargs)
 
-    monkeypatch.setattr(binary, "scan", counting_flat)
+    monkeypatch.setattr(mih, "scan", counting_flat)
     monkeypatch.setattr(MultiIndex, "search", counting_tables)
     if force is not None:
         cost = 0.0 if force == "tables" else float("inf")
