@@ -42,6 +42,7 @@ _STATUS_CODES: dict[int, str] = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    408: "request_timeout",
     413: "upload_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",

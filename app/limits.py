@@ -4,6 +4,7 @@ is answered in JSON."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import threading
@@ -23,17 +24,36 @@ def _too_large(limit: int) -> HTTPException:
     return HTTPException(413, f"the request body exceeds {limit} bytes")
 
 
+def _too_slow(idle: float, total: float) -> HTTPException:
+    return HTTPException(
+        408,
+        f"the request body must arrive with no pause over {idle:g} s and within {total:g} s",
+        headers={"connection": "close"},
+    )
+
+
 class BodyLimit:
-    """Refuse bodies over ``limit`` bytes with 413.
+    """Refuse bodies over ``limit`` bytes with 413, and slow ones with 408.
 
     A declared Content-Length over the limit is refused before reading; a
     chunked or lying body is cut off as soon as the running total passes it,
-    so no more than ``limit`` bytes are ever buffered.
+    so no more than ``limit`` bytes are ever buffered. A client that pauses
+    longer than ``idle_timeout`` between chunks, or takes longer than
+    ``body_timeout`` in all (one byte a second), would hold a request slot for
+    as long as it likes; it gets a 408 instead.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        idle_timeout: float = 30.0,
+        body_timeout: float = 300.0,
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.idle_timeout = idle_timeout
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,10 +69,15 @@ class BodyLimit:
                     await self._refuse(send)
                     return
         received = 0
+        deadline = time.monotonic() + self.body_timeout
 
         async def limited_receive() -> Message:
             nonlocal received
-            message = await receive()
+            wait = min(self.idle_timeout, deadline - time.monotonic())
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(wait, 0.001))
+            except TimeoutError:
+                raise _too_slow(self.idle_timeout, self.body_timeout) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cv2
 from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from app.db import make_engine, make_sessionmaker
@@ -135,7 +136,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_handlers(app)
-    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.max_upload_bytes,
+        idle_timeout=settings.body_idle_seconds,
+        body_timeout=settings.body_seconds,
+    )
+    if settings.cors_origins:
+        # Off unless configured: the API is called by platforms' servers, not browsers.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        )
     app.add_middleware(LoadShedder, limit=settings.max_in_flight)
     app.add_middleware(RequestContext)  # outermost: times and tags everything
     app.include_router(health.router)

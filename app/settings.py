@@ -78,6 +78,12 @@ class Settings(BaseSettings):
 
     max_in_flight: int = Field(default=32, ge=1)
     """Checks and registrations being handled at once per process; more get 503."""
+    body_idle_seconds: float = Field(default=30, gt=0)
+    """Longest pause between chunks of a request body before a 408."""
+    body_seconds: float = Field(default=300, gt=0)
+    """Longest time a request body may take to arrive in all before a 408."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Browser origins allowed to call the API (CORS); empty: none, no CORS headers."""
     rate_limit: float | None = Field(default=None, gt=0)
     """Requests a second per API key (per process), bursts of twice that; None: off."""
 
