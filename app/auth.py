@@ -1,12 +1,16 @@
-"""API keys: generation, digests and scope checks.
+"""API keys: generation, salted digests and scope checks.
 
-Keys are 256-bit random tokens, so a plain SHA-256 digest is enough to store
-them: there is nothing to brute-force the way a password would be.
+A key is ``hw_<lookup>.<secret>``: a public lookup id that finds its row, and a
+256-bit random secret of which only a salted SHA-256 digest is stored and which
+is compared in constant time. The secret is random, so a fast hash is enough:
+there is nothing to brute-force the way a password would be. Keys made before
+salts (``hw_<secret>``) keep their plain digest and still work.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
@@ -25,12 +29,44 @@ class Scope(StrEnum):
 KEY_PREFIX = "hw_"
 
 
-def new_key() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(32)
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    key: str
+    """Shown once to whoever made it; never stored."""
+    lookup: str
+    salt: str
+    digest: str
+
+
+def salted_digest(salt: str, secret: str) -> str:
+    return hashlib.sha256(bytes.fromhex(salt) + secret.encode("utf-8")).hexdigest()
+
+
+def new_key() -> NewKey:
+    lookup = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    salt = secrets.token_hex(16)
+    return NewKey(f"{KEY_PREFIX}{lookup}.{secret}", lookup, salt, salted_digest(salt, secret))
+
+
+def split_key(key: str) -> tuple[str, str] | None:
+    """(lookup, secret) of a salted key; None for a key made before salts."""
+    if not key.startswith(KEY_PREFIX):
+        return None
+    lookup, dot, secret = key[len(KEY_PREFIX) :].partition(".")
+    if not dot or len(lookup) != 16 or not secret:
+        return None
+    return lookup, secret
 
 
 def digest(key: str) -> str:
+    """The plain digest that keys made before salts are stored under."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def secret_matches(stored: str, salt: str, secret: str) -> bool:
+    # compare_digest takes the same time wherever the digests differ.
+    return hmac.compare_digest(stored, salted_digest(salt, secret))
 
 
 def parse_scopes(text: str) -> frozenset[Scope]:

@@ -58,11 +58,29 @@ def _principal(request: Request, session: Session) -> auth.Principal:
 
 def authenticate(session: Session, key: str) -> auth.Principal:
     """The principal behind an API key; 401 for an unknown or revoked one."""
-    row = session.execute(
-        select(ApiKey.id, ApiKey.name, ApiKey.platform, ApiKey.scopes).where(
-            ApiKey.digest == auth.digest(key), ApiKey.revoked_at.is_(None)
-        )
-    ).one_or_none()
+    columns = (ApiKey.id, ApiKey.name, ApiKey.platform, ApiKey.scopes)
+    parts = auth.split_key(key)
+    row = None
+    if parts is not None:
+        lookup, secret = parts
+        found = session.execute(
+            select(*columns, ApiKey.digest, ApiKey.salt).where(
+                ApiKey.lookup == lookup, ApiKey.revoked_at.is_(None)
+            )
+        ).one_or_none()
+        # The digest is computed and compared whether or not the lookup id is
+        # known, so the answer takes as long either way.
+        stored, salt = (found.digest, found.salt) if found is not None else ("0" * 64, "0" * 32)
+        if auth.secret_matches(stored, salt or "0" * 32, secret) and found is not None:
+            row = found[:4]
+    else:
+        row = session.execute(
+            select(*columns).where(
+                ApiKey.digest == auth.digest(key),
+                ApiKey.lookup.is_(None),
+                ApiKey.revoked_at.is_(None),
+            )
+        ).one_or_none()
     if row is None:
         raise ApiError(
             401, "invalid_api_key", "unknown or revoked API key", {"WWW-Authenticate": "Bearer"}

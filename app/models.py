@@ -65,7 +65,7 @@ class Base(DeclarativeBase):
 
 
 class ApiKey(Base):
-    """A credential of a named platform or team. Only a SHA-256 digest of the key is kept."""
+    """A credential of a named platform or team. Only a salted digest of the key is kept."""
 
     __tablename__ = "api_keys"
 
@@ -74,6 +74,10 @@ class ApiKey(Base):
     platform: Mapped[str] = mapped_column(String(100))
     """The platform or team the key acts for; several keys may share one."""
     digest: Mapped[str] = mapped_column(String(64), unique=True)
+    """SHA-256 of ``salt`` and the key's secret; of the whole key for keys made before salts."""
+    lookup: Mapped[str | None] = mapped_column(String(32), unique=True)
+    """The key's public id, the part before its secret; None for keys made before."""
+    salt: Mapped[str | None] = mapped_column(String(32))
     scopes: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

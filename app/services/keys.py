@@ -36,13 +36,15 @@ def create_key(
         raise KeyAdminError("a platform name is 1 to 100 characters")
     if session.scalar(select(ApiKey).where(ApiKey.name == name)) is not None:
         raise KeyAdminError(f"a key named {name!r} already exists")
-    key = auth.new_key()
+    made = auth.new_key()
     scope_text = ",".join(sorted(s.value for s in scopes))
     session.add(
         ApiKey(
             name=name,
             platform=platform,
-            digest=auth.digest(key),
+            digest=made.digest,
+            lookup=made.lookup,
+            salt=made.salt,
             scopes=scope_text,
             created_at=utcnow(),
         )
@@ -58,7 +60,7 @@ def create_key(
         )
     )
     session.commit()
-    return key
+    return made.key
 
 
 def list_keys(session: Session) -> list[ApiKey]:
