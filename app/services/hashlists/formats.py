@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO, NamedTuple, TextIO
@@ -226,6 +226,28 @@ def _header(lines: Iterator[Line | Rejection]) -> tuple[Line | None, list[Reject
     return None, skipped
 
 
+def _each(lines: Iterable[Line | Rejection], entry: Callable[[Line], Entry]) -> Iterator[Parsed]:
+    """Each line's entry, or its rejection with the reason ``entry`` raised;
+    lines already rejected (over-long) pass through."""
+    for line in lines:
+        if isinstance(line, Rejection):
+            yield line
+            continue
+        try:
+            parsed: Parsed = entry(line)
+        except HashFormatError as exc:
+            parsed = Rejection(line.number, str(exc))
+        yield parsed
+
+
+def _columns(line: Line, names: list[str], last: int) -> list[str]:
+    """The fields of a CSV line that has at least column ``last``."""
+    fields = _csv_fields(line.text)
+    if len(fields) <= last:
+        raise HashFormatError(f"expected {len(names)} columns, got {len(fields)}")
+    return fields
+
+
 CSV_COLUMNS = ("signal", "hash", "category", "case_ref", "quality")
 
 
@@ -247,27 +269,20 @@ def _parse_csv(lines: Iterator[Line | Rejection]) -> Iterator[Parsed]:
     at = {name: names.index(name) for name in CSV_COLUMNS if name in names}
     s, h = at["signal"], at["hash"]
     c, r, q = at.get("category"), at.get("case_ref"), at.get("quality")
-    for line in lines:
-        if isinstance(line, Rejection):
-            yield line
-            continue
-        try:
-            fields = _csv_fields(line.text)
-            if len(fields) <= max(s, h):
-                raise HashFormatError(f"expected {len(names)} columns, got {len(fields)}")
-            signal = _signal(fields[s])
-            entry = Entry(
-                line.number,
-                signal,
-                hex_bytes(signal, fields[h]),
-                category=_category(_optional(fields, c)),
-                case_ref=_case_ref(_optional(fields, r)),
-                quality=_quality(_optional(fields, q)),
-            )
-        except HashFormatError as exc:
-            yield Rejection(line.number, str(exc))
-            continue
-        yield entry
+
+    def entry(line: Line) -> Entry:
+        fields = _columns(line, names, max(s, h))
+        signal = _signal(fields[s])
+        return Entry(
+            line.number,
+            signal,
+            hex_bytes(signal, fields[h]),
+            category=_category(_optional(fields, c)),
+            case_ref=_case_ref(_optional(fields, r)),
+            quality=_quality(_optional(fields, q)),
+        )
+
+    yield from _each(lines, entry)
 
 
 # python-threatexchange SignalType.get_name() values Hashwall can hold, with the
@@ -301,22 +316,17 @@ def _parse_threatexchange(lines: Iterator[Line | Rejection]) -> Iterator[Parsed]
     if first.text.strip().lower().startswith(TE_CSV_HEADER):
         yield from _parse_te_csv(first, lines)
         return
-    for line in _chain(first, lines):
-        if isinstance(line, Rejection):
-            yield line
-            continue
+
+    def entry(line: Line) -> Entry:
         # `dataset -P` prints the collaboration and opinion after the signal;
         # only the first two words are the signal type and the hash.
         parts = line.text.split(None, 2)
         if len(parts) < 2:
-            yield Rejection(line.number, "expected '<signal_type> <hash>'")
-            continue
-        try:
-            signal, value, media_type = _te_value(parts[0], parts[1])
-        except HashFormatError as exc:
-            yield Rejection(line.number, str(exc))
-            continue
-        yield Entry(line.number, signal, value, media_type=media_type)
+            raise HashFormatError("expected '<signal_type> <hash>'")
+        signal, value, media_type = _te_value(parts[0], parts[1])
+        return Entry(line.number, signal, value, media_type=media_type)
+
+    yield from _each(_chain(first, lines), entry)
 
 
 def _parse_te_csv(header: Line, lines: Iterator[Line | Rejection]) -> Iterator[Parsed]:
@@ -331,23 +341,15 @@ def _parse_te_csv(header: Line, lines: Iterator[Line | Rejection]) -> Iterator[P
         )
     s, h = names.index("signal_type"), names.index("signal_str")
     opinion = names.index("category") if "category" in names else None
-    for line in lines:
-        if isinstance(line, Rejection):
-            yield line
-            continue
-        try:
-            fields = _csv_fields(line.text)
-            if len(fields) <= max(s, h):
-                raise HashFormatError(f"expected {len(names)} columns, got {len(fields)}")
-            if _optional(fields, opinion).upper() == TE_NEGATIVE:
-                raise HashFormatError(
-                    f"opinion {TE_NEGATIVE}: a partner marked it as not the content"
-                )
-            signal, value, media_type = _te_value(fields[s], fields[h])
-        except HashFormatError as exc:
-            yield Rejection(line.number, str(exc))
-            continue
-        yield Entry(line.number, signal, value, media_type=media_type)
+
+    def entry(line: Line) -> Entry:
+        fields = _columns(line, names, max(s, h))
+        if _optional(fields, opinion).upper() == TE_NEGATIVE:
+            raise HashFormatError(f"opinion {TE_NEGATIVE}: a partner marked it as not the content")
+        signal, value, media_type = _te_value(fields[s], fields[h])
+        return Entry(line.number, signal, value, media_type=media_type)
+
+    yield from _each(lines, entry)
 
 
 def _chain(first: Line, rest: Iterator[Line | Rejection]) -> Iterator[Line | Rejection]:
@@ -382,37 +384,33 @@ def _stopncii_cases(record: dict[str, Any]) -> tuple[str | None, str | None, boo
     return ",".join(kept) or None, STOPNCII_NOTE + joined, False
 
 
+def _stopncii_entry(line: Line) -> Entry:
+    try:
+        record = json.loads(line.text)
+    except (ValueError, RecursionError) as exc:  # RecursionError: deep nesting
+        raise HashFormatError(f"not JSON: {exc}") from None
+    if not isinstance(record, dict):
+        raise HashFormatError("not a JSON object (one hash record per line)")
+    signal_type = record.get("signalType")
+    if signal_type != STOPNCII_PDQ:
+        raise HashFormatError(
+            f"signalType {str(signal_type)[:40]!r} is not one Hashwall matches "
+            f"(it takes {STOPNCII_PDQ})"
+        )
+    if record.get("hashStatus") in STOPNCII_GONE:
+        raise HashFormatError(f"hashStatus {record['hashStatus']}: not to be used")
+    text = record.get("hashValue")
+    if not isinstance(text, str):
+        raise HashFormatError("hashValue is missing or not a string")
+    value = hex_bytes(Signal.PDQ, text)
+    case_ref, note, gone = _stopncii_cases(record)
+    if gone:
+        raise HashFormatError("every case of this hash is withdrawn or deleted")
+    return Entry(line.number, Signal.PDQ, value, case_ref=case_ref, note=note)
+
+
 def _parse_stopncii(lines: Iterator[Line | Rejection]) -> Iterator[Parsed]:
-    for line in lines:
-        if isinstance(line, Rejection):
-            yield line
-            continue
-        try:
-            try:
-                record = json.loads(line.text)
-            except (ValueError, RecursionError) as exc:  # RecursionError: deep nesting
-                raise HashFormatError(f"not JSON: {exc}") from None
-            if not isinstance(record, dict):
-                raise HashFormatError("not a JSON object (one hash record per line)")
-            signal_type = record.get("signalType")
-            if signal_type != STOPNCII_PDQ:
-                raise HashFormatError(
-                    f"signalType {str(signal_type)[:40]!r} is not one Hashwall matches "
-                    f"(it takes {STOPNCII_PDQ})"
-                )
-            if record.get("hashStatus") in STOPNCII_GONE:
-                raise HashFormatError(f"hashStatus {record['hashStatus']}: not to be used")
-            text = record.get("hashValue")
-            if not isinstance(text, str):
-                raise HashFormatError("hashValue is missing or not a string")
-            value = hex_bytes(Signal.PDQ, text)
-            case_ref, note, gone = _stopncii_cases(record)
-            if gone:
-                raise HashFormatError("every case of this hash is withdrawn or deleted")
-        except HashFormatError as exc:
-            yield Rejection(line.number, str(exc))
-            continue
-        yield Entry(line.number, Signal.PDQ, value, case_ref=case_ref, note=note)
+    return _each(lines, _stopncii_entry)
 
 
 @dataclass(frozen=True, slots=True)
