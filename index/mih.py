@@ -32,6 +32,7 @@ from numba.extending import intrinsic
 
 U8 = npt.NDArray[np.uint8]
 U32 = npt.NDArray[np.uint32]
+U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 
 MAX_SLOT_BITS = 22
@@ -95,6 +96,28 @@ def _slot_key(code: U8, slot: int, slot_bits: int) -> int:
     return (window >> shift) & ((1 << slot_bits) - 1)
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _distance(code_words: U64, row: int, query_words: U64, query: int) -> int:
+    """Hamming distance of stored code ``row`` and query ``query``, as 64-bit words."""
+    d = 0
+    for w in range(code_words.shape[1]):
+        d += _popcount(code_words[row, w] ^ query_words[query, w])  # type: ignore[call-arg]
+    return d
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _grown(
+    hit_query: npt.NDArray[np.int32], hit_row: U32, hit_distance: npt.NDArray[np.int32]
+) -> tuple[npt.NDArray[np.int32], U32, npt.NDArray[np.int32]]:
+    """The hit arrays at twice their length (kernels cannot append)."""
+    n = hit_query.shape[0]
+    return (
+        np.concatenate((hit_query, np.empty(n, np.int32))),
+        np.concatenate((hit_row, np.empty(n, np.uint32))),
+        np.concatenate((hit_distance, np.empty(n, np.int32))),
+    )
+
+
 @njit(nogil=True, cache=True)
 def _build(codes: U8, slot_bits: int, starts: U32, rows: U32) -> None:
     """Fill the bucket starts and slot-sorted rows of every slot, by counting sort.
@@ -137,14 +160,10 @@ def scan(
     n = 0
     for r in range(codes.shape[0]):
         for q in range(nq):
-            d = 0
-            for w in range(words):
-                d += _popcount(code_words[r, w] ^ query_words[q, w])  # type: ignore[call-arg]
+            d = _distance(code_words, r, query_words, q)
             if d <= radius and alive[r]:
                 if n == hit_query.shape[0]:
-                    hit_query = np.concatenate((hit_query, np.empty(n, np.int32)))
-                    hit_row = np.concatenate((hit_row, np.empty(n, np.uint32)))
-                    hit_distance = np.concatenate((hit_distance, np.empty(n, np.int32)))
+                    hit_query, hit_row, hit_distance = _grown(hit_query, hit_row, hit_distance)
                 hit_query[n] = q
                 hit_row[n] = r
                 hit_distance[n] = d
@@ -218,14 +237,10 @@ def _search(
             _prefetch(flat_words, candidates[c + ahead] * words)  # type: ignore[call-arg]
         r = candidates[c]
         q = owner[c]
-        d = 0
-        for w in range(words):
-            d += _popcount(code_words[r, w] ^ query_words[q, w])  # type: ignore[call-arg]
+        d = _distance(code_words, r, query_words, q)
         if d <= radius and alive[r]:
             if n == hit_query.shape[0]:
-                hit_query = np.concatenate((hit_query, np.empty(n, np.int32)))
-                hit_row = np.concatenate((hit_row, np.empty(n, np.uint32)))
-                hit_distance = np.concatenate((hit_distance, np.empty(n, np.int32)))
+                hit_query, hit_row, hit_distance = _grown(hit_query, hit_row, hit_distance)
             hit_query[n] = q
             hit_row[n] = r
             hit_distance[n] = d
