@@ -12,7 +12,7 @@ from starlette.datastructures import UploadFile
 from app.auth import Principal
 from app.deps import AdminKey, StateDep
 from app.errors import ApiError, responses
-from app.routers.register import _category, _form_text
+from app.routers.forms import form_choice, form_text
 from app.schemas import Category, HashListFormat, ImportRejection, ImportResult
 from app.services.hashlists.formats import HashListError
 from app.services.hashlists.importer import (
@@ -50,16 +50,6 @@ _OPENAPI_BODY: dict[str, Any] = {
         },
     }
 }
-
-
-def _format(value: object) -> HashListFormat:
-    try:
-        return HashListFormat(str(value))
-    except ValueError:
-        known = ", ".join(f.value for f in HashListFormat)
-        raise ApiError(
-            422, "invalid_format", f"format must be one of {known}, got {value!r}"
-        ) from None
 
 
 def _add_to_index(state: AppState, added: list[Added]) -> None:
@@ -139,9 +129,9 @@ async def import_hashes(request: Request, state: StateDep, principal: AdminKey) 
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise ApiError(422, "invalid_request", "a multipart 'file' field is required")
-        fmt = _format(form.get("format"))
-        category = _category(form.get("category"))
-        case_ref = _form_text(form.get("case_ref"), "case_ref", 200)
+        fmt = form_choice(HashListFormat, form.get("format"), "format")
+        category = form_choice(Category, form.get("category"), "category")
+        case_ref = form_text(form.get("case_ref"), "case_ref", 200)
         return await run_in_threadpool(
             _import_upload, state, principal, upload, fmt, category, case_ref
         )

@@ -16,6 +16,7 @@ from app.auth import Principal
 from app.deps import RegisterKey, SessionDep, StateDep
 from app.errors import ApiError, require_hash_count, responses
 from app.models import Item
+from app.routers.forms import form_choice, form_text
 from app.schemas import Category, ClipInfo, ItemSummary, RegisterHashes, RegisterResult
 from app.services.clips import ClipQuery, clip_query, vpdq_query
 from app.services.items import (
@@ -110,26 +111,6 @@ def _register(
             keyframes=keyframes,
         )
         return item, False
-
-
-def _form_text(value: object, name: str, limit: int) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ApiError(422, "invalid_request", f"{name} must be a text field")
-    if len(value) > limit:
-        raise ApiError(422, "invalid_request", f"{name} is longer than {limit} characters")
-    return value
-
-
-def _category(value: object) -> Category:
-    try:
-        return Category(str(value))
-    except ValueError:
-        known = ", ".join(c.value for c in Category)
-        raise ApiError(
-            422, "invalid_category", f"category must be one of {known}, got {value!r}"
-        ) from None
 
 
 def _register_media(
@@ -250,9 +231,9 @@ async def register(
             upload = form.get("file")
             if not isinstance(upload, UploadFile):
                 raise ApiError(422, "invalid_request", "a multipart 'file' field is required")
-            category = _category(form.get("category"))
-            case_ref = _form_text(form.get("case_ref"), "case_ref", 200)
-            note = _form_text(form.get("note"), "note", 4000)
+            category = form_choice(Category, form.get("category"), "category")
+            case_ref = form_text(form.get("case_ref"), "case_ref", 200)
+            note = form_text(form.get("note"), "note", 4000)
             # Hashed while the form is open: closing it deletes the spooled upload.
             item, duplicate, clip = await run_in_threadpool(
                 _register_media, state, session, principal, upload.file, category, case_ref, note
