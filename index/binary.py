@@ -82,6 +82,13 @@ class _Main:
         self.tables = (
             MultiIndex(self.codes, layout, tables) if layout is not None and self.rows else None
         )
+        # The Numba scan reads 64-bit words; other widths are scanned by FAISS,
+        # over a copy made once here rather than on every search.
+        self.flat: faiss.IndexBinaryFlat | None = None
+        if self.codes.shape[1] % 8:
+            self.flat = faiss.IndexBinaryFlat(self.codes.shape[1] * 8)
+            if self.rows:
+                self.flat.add(self.codes)
 
     @classmethod
     def build(cls, bits: int, codes: U8, keys: npt.NDArray[np.int64], radius: int) -> _Main:
@@ -116,13 +123,11 @@ class _Main:
             # A row found through several slots comes back once per slot.
             pairs, first = np.unique(q.astype(np.int64) << 32 | r, return_index=True)
             return pairs >> 32, pairs & 0xFFFFFFFF, d[first].astype(np.int64)
-        if self.codes.shape[1] % 8 == 0:
+        if self.flat is None:
             q, r, d = mih.scan(np.ascontiguousarray(queries), self.codes, radius, self.alive)
             order = np.argsort(q.astype(np.int64) << 32 | r, kind="stable")
             return q[order].astype(np.int64), r[order].astype(np.int64), d[order].astype(np.int64)
-        flat = faiss.IndexBinaryFlat(self.codes.shape[1] * 8)
-        flat.add(self.codes)
-        return _flat_search(flat, queries, radius, self.alive, threads)
+        return _flat_search(self.flat, queries, radius, self.alive, threads)
 
     def find(self, code: bytes, key: int) -> list[int]:
         """Live rows holding exactly ``code`` for ``key``."""
