@@ -370,6 +370,12 @@ def test_post_import_of_only_bad_lines_answers_every_line(
 
 def test_post_import_refuses_bad_requests(client: TestClient, api_keys: dict[str, str]) -> None:
     good = f"signal,hash\npdq,{hexes(1)[0]}\n".encode()
+    response = client.post(
+        "/import", files={"file": ("list.txt", good)}, data={"format": "csv", "category": "ncii"}
+    )
+    assert (response.status_code, response.json()["error"]) == (401, "missing_api_key")
+    response = upload(client, "hw_0123456789abcdef.not-a-key", good)
+    assert (response.status_code, response.json()["error"]) == (401, "invalid_api_key")
     for role in ("platform", "trust_safety"):
         response = upload(client, api_keys[role], good)
         assert response.status_code == 403

@@ -118,6 +118,12 @@ def test_index_routes_and_readyz_answer_503_until_the_index_is_loaded(
                 headers=bearer(api_keys["trust_safety"]),
             ),
             client.get("/items/1", headers=bearer(api_keys["trust_safety"])),
+            client.post(
+                "/import",
+                files={"file": ("list.txt", b"signal,hash\n")},
+                data={"format": "csv", "category": "ncii"},
+                headers=bearer(api_keys["admin"]),
+            ),
             client.get("/readyz"),
         ):
             assert response.status_code == 503, response.text
