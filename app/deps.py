@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
-from sqlalchemy import select
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from app import auth
@@ -15,8 +16,12 @@ from app.limits import retry_after
 from app.models import ApiKey
 from app.state import AppState
 
+# The dependencies below are ``async`` because they do no I/O (or hand it to a
+# thread themselves): FastAPI runs a plain ``def`` dependency on a worker thread,
+# and each hop there and back cost a check more CPU than the key lookup itself.
 
-def get_state(request: Request) -> AppState:
+
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.hashwall
     return state
 
@@ -24,22 +29,30 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def index_ready(state: StateDep) -> None:
+async def index_ready(state: StateDep) -> None:
     if not state.index.ready:
         raise ApiError(
             503, "index_loading", "the index is still loading", headers={"Retry-After": "5"}
         )
 
 
-def get_session(state: StateDep) -> Iterator[Session]:
-    """One session per request: committed on success, rolled back on error."""
-    with state.sessions() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+async def get_session(state: StateDep) -> AsyncIterator[Session]:
+    """One session per request, closed when the request is done.
+
+    Services that write commit their own transaction (the database first, then
+    the index); whatever is left uncommitted when the request ends, after an
+    error or on a read-only route, is rolled back by the close. A session
+    connects at its first query, so opening one here costs no I/O; a close that
+    must roll back talks to the database, so it runs on a worker thread.
+    """
+    session = state.sessions()
+    try:
+        yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -56,31 +69,33 @@ def _principal(request: Request, session: Session) -> auth.Principal:
     return authenticate(session, token.strip())
 
 
+_KEYS = cast(Table, ApiKey.__table__)
+_KEY_COLUMNS = (_KEYS.c.id, _KEYS.c.name, _KEYS.c.platform, _KEYS.c.scopes)
+# Built once: every request runs one of these.
+_BY_LOOKUP = select(*_KEY_COLUMNS, _KEYS.c.digest, _KEYS.c.salt).where(
+    _KEYS.c.lookup == bindparam("lookup"), _KEYS.c.revoked_at.is_(None)
+)
+_BY_DIGEST = select(*_KEY_COLUMNS).where(
+    _KEYS.c.digest == bindparam("digest"),
+    _KEYS.c.lookup.is_(None),
+    _KEYS.c.revoked_at.is_(None),
+)
+
+
 def authenticate(session: Session, key: str) -> auth.Principal:
     """The principal behind an API key; 401 for an unknown or revoked one."""
-    columns = (ApiKey.id, ApiKey.name, ApiKey.platform, ApiKey.scopes)
     parts = auth.split_key(key)
     row = None
     if parts is not None:
         lookup, secret = parts
-        found = session.execute(
-            select(*columns, ApiKey.digest, ApiKey.salt).where(
-                ApiKey.lookup == lookup, ApiKey.revoked_at.is_(None)
-            )
-        ).one_or_none()
+        found = session.execute(_BY_LOOKUP, {"lookup": lookup}).one_or_none()
         # The digest is computed and compared whether or not the lookup id is
         # known, so the answer takes as long either way.
         stored, salt = (found.digest, found.salt) if found is not None else ("0" * 64, "0" * 32)
         if auth.secret_matches(stored, salt or "0" * 32, secret) and found is not None:
             row = found[:4]
     else:
-        row = session.execute(
-            select(*columns).where(
-                ApiKey.digest == auth.digest(key),
-                ApiKey.lookup.is_(None),
-                ApiKey.revoked_at.is_(None),
-            )
-        ).one_or_none()
+        row = session.execute(_BY_DIGEST, {"digest": auth.digest(key)}).one_or_none()
     if row is None:
         raise ApiError(
             401, "invalid_api_key", "unknown or revoked API key", {"WWW-Authenticate": "Bearer"}
@@ -91,11 +106,13 @@ def authenticate(session: Session, key: str) -> auth.Principal:
     )
 
 
-def require(scope: auth.Scope) -> Callable[[Request, AppState, Session], auth.Principal]:
+def require(
+    scope: auth.Scope,
+) -> Callable[[Request, AppState, Session], Awaitable[auth.Principal]]:
     """A dependency that authenticates the caller and demands ``scope``."""
 
-    def dependency(request: Request, state: StateDep, session: SessionDep) -> auth.Principal:
-        principal = _principal(request, session)
+    async def dependency(request: Request, state: StateDep, session: SessionDep) -> auth.Principal:
+        principal = await run_in_threadpool(_principal, request, session)
         request.state.platform = principal.platform  # for the access log
         if not principal.allows(scope):
             raise ApiError(403, "insufficient_scope", f"this key lacks the {scope} scope")
