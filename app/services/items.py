@@ -7,9 +7,10 @@ from array import array
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import cast
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.errors import ApiError
@@ -92,21 +93,35 @@ def vpdq_hashes(frames: Sequence[VpdqFrame], settings: Settings) -> list[NewHash
     return stored
 
 
-def item_frames(session: Session, item_ids: Sequence[int]) -> dict[int, ItemFrames]:
+_ITEMS = cast(Table, Item.__table__)
+_HASHES = cast(Table, ItemHash.__table__)
+# Statements of the check path, built once: building one cost a check more
+# than running it.
+_FRAMES = (
+    select(
+        _HASHES.c.item_id, _HASHES.c.signal, _HASHES.c.value, _HASHES.c.frame_at, _HASHES.c.variant
+    )
+    .where(
+        _HASHES.c.item_id.in_(bindparam("ids", expanding=True)),
+        _HASHES.c.signal.in_([Signal.PDQ.value, Signal.PHASH.value]),
+    )
+    .order_by(_HASHES.c.item_id, _HASHES.c.id)
+)
+_TIMED_FRAMES = _FRAMES.where(_HASHES.c.frame_at.is_not(None))
+_ACTIVE_FACTS = select(_ITEMS.c.id, _ITEMS.c.category, _ITEMS.c.quality).where(
+    _ITEMS.c.id.in_(bindparam("ids", expanding=True)), _ITEMS.c.active.is_(True)
+)
+
+
+def item_frames(
+    session: Session, item_ids: Sequence[int], *, timed_only: bool = False
+) -> dict[int, ItemFrames]:
     """Each item's PDQ and pHash hashes grouped by keyframe (see
-    :func:`app.services.clips.item_frames_of`)."""
+    :func:`app.services.clips.item_frames_of`); ``timed_only`` skips the hashes
+    of still items, which have no keyframe times."""
     if not item_ids:
         return {}
-    rows = session.execute(
-        select(
-            ItemHash.item_id, ItemHash.signal, ItemHash.value, ItemHash.frame_at, ItemHash.variant
-        )
-        .where(
-            ItemHash.item_id.in_(item_ids),
-            ItemHash.signal.in_([Signal.PDQ.value, Signal.PHASH.value]),
-        )
-        .order_by(ItemHash.item_id, ItemHash.id)
-    )
+    rows = session.execute(_TIMED_FRAMES if timed_only else _FRAMES, {"ids": list(item_ids)})
     grouped: dict[int, list[tuple[str, bytes, float | None, str]]] = defaultdict(list)
     for item_id, signal, value, at, variant in rows:
         grouped[item_id].append((signal, value, at, variant))
@@ -122,7 +137,9 @@ def candidates_for(
     candidates = search(index, query, settings)
     # A still matching a clip item (a screenshot of a video): say where in it.
     codes = [q.value.value for q in query.hashes if q.value.signal is Signal.PDQ and not q.part]
-    frames = item_frames(session, [c.item_id for c in candidates if c.signal.perceptual])
+    frames = item_frames(
+        session, [c.item_id for c in candidates if c.signal.perceptual], timed_only=True
+    )
     for i, c in enumerate(candidates):
         if c.item_id in frames:
             coverage = still_coverage(codes, frames[c.item_id], settings)
@@ -313,9 +330,5 @@ def active_item_facts(session: Session, item_ids: Sequence[int]) -> dict[int, It
     """Category and quality of those of ``item_ids`` that are still active."""
     if not item_ids:
         return {}
-    rows = session.execute(
-        select(Item.id, Item.category, Item.quality).where(
-            Item.id.in_(item_ids), Item.active.is_(True)
-        )
-    )
+    rows = session.execute(_ACTIVE_FACTS, {"ids": list(item_ids)})
     return {item_id: ItemFacts(category, quality) for item_id, category, quality in rows}
