@@ -40,6 +40,23 @@ class Box:
 
 def _border_run(gray: npt.NDArray[np.uint8], level: int, axis: int, reverse: bool) -> int:
     """How many rows (axis=1) or columns (axis=0) from one edge are border."""
+    # Most photos have no border: look at a strip by the edge first, and at the
+    # whole image only when the strip is all border.
+    size = gray.shape[0] if axis == 1 else gray.shape[1]
+    if size > 2 * _EDGE_STRIP:
+        edge = slice(size - _EDGE_STRIP, size) if reverse else slice(0, _EDGE_STRIP)
+        strip = gray[edge] if axis == 1 else gray[:, edge]
+        run = _run_in(strip, level, axis, reverse)
+        if run < _EDGE_STRIP:
+            return run
+    return _run_in(gray, level, axis, reverse)
+
+
+# Rows or columns looked at first by :func:`_border_run`.
+_EDGE_STRIP = 8
+
+
+def _run_in(gray: npt.NDArray[np.uint8], level: int, axis: int, reverse: bool) -> int:
     close = cv2.inRange(gray, level - BORDER_TOLERANCE, level + BORDER_TOLERANCE)
     share = cv2.reduce(close, axis, cv2.REDUCE_AVG, dtype=cv2.CV_32F).ravel() / 255.0
     if reverse:
@@ -57,8 +74,14 @@ def _trim_once(gray: npt.NDArray[np.uint8]) -> Box:
     return Box(top=top, bottom=height - bottom, left=left, right=width - right)
 
 
+def luma(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """Luma of RGB pixels; luma is returned as it is."""
+    return pixels if pixels.ndim == 2 else u8(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY))
+
+
 def trim_passes(pixels: npt.NDArray[np.uint8], passes: int = 3) -> list[Box]:
-    """The content box after each pass of border trimming that changed it.
+    """The content box after each pass of border trimming that changed it
+    (RGB pixels or luma).
 
     One pass trims each side independently against the median luma of its
     outermost row or column, so asymmetric padding works. A later pass peels
@@ -68,7 +91,7 @@ def trim_passes(pixels: npt.NDArray[np.uint8], passes: int = 3) -> list[Box]:
     least 20% of each side of the whole image; the first is the whole image when
     nothing is trimmed.
     """
-    gray = u8(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY))
+    gray = luma(pixels)
     height, width = gray.shape
     box = Box(0, height, 0, width)
     boxes: list[Box] = []
