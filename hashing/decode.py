@@ -26,7 +26,8 @@ from hashing.media import AVIF_BRANDS, HEIF_BRANDS, SNIFF_BYTES, ftyp_brands
 from hashing.types import u8
 
 RGBImage = npt.NDArray[np.uint8]
-"""Pixels as an (height, width, 3) uint8 array in RGB order."""
+"""Pixels as an (height, width, 3) uint8 array in RGB order, or (height, width)
+luma when decoded with ``gray``."""
 
 
 class ImageFormat(StrEnum):
@@ -217,20 +218,34 @@ def _png_is_complete(data: bytes) -> bool:
     return end >= 0 and end + len(_PNG_IEND) + 4 <= len(data)
 
 
-def _jpeg_reduce_flag(width: int, height: int, min_side: int) -> int:
-    """The largest DCT-domain reduction that keeps the long side >= ``min_side``."""
-    long_side = max(width, height)
-    for factor, flag in (
+_REDUCED = {
+    False: (
         (8, cv2.IMREAD_REDUCED_COLOR_8),
         (4, cv2.IMREAD_REDUCED_COLOR_4),
         (2, cv2.IMREAD_REDUCED_COLOR_2),
-    ):
+    ),
+    True: (
+        (8, cv2.IMREAD_REDUCED_GRAYSCALE_8),
+        (4, cv2.IMREAD_REDUCED_GRAYSCALE_4),
+        (2, cv2.IMREAD_REDUCED_GRAYSCALE_2),
+    ),
+}
+
+
+def _full_flag(gray: bool) -> int:
+    return int(cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+
+
+def _jpeg_reduce_flag(width: int, height: int, min_side: int, gray: bool = False) -> int:
+    """The largest DCT-domain reduction that keeps the long side >= ``min_side``."""
+    long_side = max(width, height)
+    for factor, flag in _REDUCED[gray]:
         if long_side // factor >= min_side:
             return int(flag)
-    return int(cv2.IMREAD_COLOR)
+    return _full_flag(gray)
 
 
-def _pillow_rgb(data: bytes, fmt: ImageFormat) -> RGBImage:
+def _pillow_rgb(data: bytes, fmt: ImageFormat, gray: bool = False) -> RGBImage:
     """Decode with Pillow, for formats OpenCV's wheels do not read (AVIF), with the
     EXIF orientation applied as OpenCV does for the others."""
     try:
@@ -238,14 +253,18 @@ def _pillow_rgb(data: bytes, fmt: ImageFormat) -> RGBImage:
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as image:
                 upright = ImageOps.exif_transpose(image)
-                return u8(np.asarray(upright.convert("RGB")))
+                return u8(np.asarray(upright.convert("L" if gray else "RGB")))
     except (OSError, ValueError, SyntaxError, RuntimeError, Image.DecompressionBombError) as exc:
         # RuntimeError: Pillow's AVIF plugin reports damaged pixels that way.
         raise DecodeError(DecodeErrorCode.CORRUPT, f"cannot decode {fmt}: {exc}") from exc
 
 
-def decode_image(data: bytes, limits: DecodeLimits | None = None) -> DecodedImage:
-    """Decode untrusted bytes to RGB pixels, EXIF orientation applied.
+def decode_image(
+    data: bytes, limits: DecodeLimits | None = None, *, gray: bool = False
+) -> DecodedImage:
+    """Decode untrusted bytes to RGB pixels, EXIF orientation applied; with
+    ``gray``, to luma only (all the hashers read), which for a JPEG is its own
+    luma plane: no chroma is decoded, upsampled or converted.
 
     Large JPEGs are decoded reduced in the DCT domain (long side kept >= 512 px)
     since every hasher downsamples far below that anyway. Animated formats give
@@ -263,11 +282,11 @@ def decode_image(data: bytes, limits: DecodeLimits | None = None) -> DecodedImag
     if fmt is ImageFormat.PNG and not _png_is_complete(data):
         raise DecodeError(DecodeErrorCode.CORRUPT, "truncated PNG: no IEND chunk")
     if fmt is ImageFormat.AVIF:
-        return DecodedImage(_pillow_rgb(data, fmt), fmt, width, height)
+        return DecodedImage(_pillow_rgb(data, fmt, gray), fmt, width, height)
     flag = (
-        _jpeg_reduce_flag(width, height, limits.reduce_to_side)
+        _jpeg_reduce_flag(width, height, limits.reduce_to_side, gray)
         if fmt is ImageFormat.JPEG
-        else int(cv2.IMREAD_COLOR)
+        else _full_flag(gray)
     )
     buf = np.frombuffer(data, dtype=np.uint8)
     try:
@@ -276,6 +295,8 @@ def decode_image(data: bytes, limits: DecodeLimits | None = None) -> DecodedImag
         raise DecodeError(DecodeErrorCode.CORRUPT, f"cannot decode {fmt}: {exc}") from exc
     if bgr is None or bgr.size == 0:
         raise DecodeError(DecodeErrorCode.CORRUPT, f"cannot decode {fmt}: damaged or unsupported")
+    if gray:
+        return DecodedImage(pixels=u8(bgr), format=fmt, width=width, height=height)
     if bgr.ndim == 2:
         bgr = cv2.cvtColor(bgr, cv2.COLOR_GRAY2BGR)
     rgb = u8(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from hashing.borders import Box
+from hashing.borders import Box, luma
 from hashing.types import u8
 
 # Work on a small copy: the blob only needs to be found to within a few pixels.
@@ -30,12 +30,12 @@ MIN_FILL = 0.8
 
 
 def find_embedded(pixels: npt.NDArray[np.uint8]) -> Box | None:
-    """The box of a picture embedded in a larger canvas of RGB pixels, or None."""
+    """The box of a picture embedded in a larger canvas (RGB pixels or luma), or None."""
     height, width = pixels.shape[:2]
     scale = WORK_SIDE / max(height, width)
     small = u8(
         cv2.resize(
-            cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY),
+            luma(pixels),
             (max(8, round(width * scale)), max(8, round(height * scale))),
             interpolation=cv2.INTER_AREA,
         )

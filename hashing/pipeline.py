@@ -3,24 +3,29 @@
 Register and check run the same steps, so a re-upload of a registered file
 produces the same bits: decode (one canonical path), trim uniform borders,
 shrink to a square canvas, hash every rotation and flip.
+
+Every step reads luma only (PDQ and pHash hash it, trimming and the embedded
+picture look at it), so images are decoded to luma and frames turned to luma
+once, before anything else: a third of the pixels to resize and no chroma to
+decode. PDQ of luma equals the reference's PDQ of the colour pixels whose luma
+it is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
 from hashing.augment import variant_hashes
-from hashing.borders import Box, crop, trim_passes
+from hashing.borders import Box, crop, luma, trim_passes
 from hashing.canvas import canvas
 from hashing.decode import DecodeLimits, ImageFormat, decode_image
 from hashing.embedded import find_embedded
 from hashing.hashers import pdq_dihedral, phash_dihedral, phash_thumbnail, sha256
 from hashing.transforms import Transform
-from hashing.types import HashValue, u8
+from hashing.types import HashValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,16 +103,15 @@ def hash_view(
     pixels: npt.NDArray[np.uint8], box: Box, name: str, *, with_halves: bool = False
 ) -> View:
     """Shrink the content box to the canvas and hash all eight orientations (and,
-    ``with_halves``, the canvas's top and bottom bands)."""
+    ``with_halves``, the canvas's top and bottom bands); RGB pixels or luma."""
     square = canvas(crop(pixels, box))
     pdq_hashes, quality = pdq_dihedral(square)
-    gray = u8(cv2.cvtColor(square, cv2.COLOR_RGB2GRAY))
     bands = halves(square) if with_halves else {}
     return View(
         name,
         box,
         pdq_hashes,
-        phash_dihedral(phash_thumbnail(gray)),
+        phash_dihedral(phash_thumbnail(luma(square))),
         quality,
         bands.get(Transform.ORIGINAL),
         bands.get(Transform.FLIP_HORIZONTAL),
@@ -116,7 +120,7 @@ def hash_view(
 
 def hash_pixels(pixels: npt.NDArray[np.uint8]) -> list[View]:
     """Hash the view after every border-trimming pass that changed the box, and the
-    whole image too when trimming took anything.
+    whole image too when trimming took anything (RGB pixels or luma).
 
     The first view also carries the bands of its canvas (:func:`halves`). A picture
     found embedded in a larger canvas (a screenshot's app frame, see
@@ -129,6 +133,7 @@ def hash_pixels(pixels: npt.NDArray[np.uint8]) -> list[View]:
     the dev corpus this took padding, noise, blur and contrast misses from 10
     photos to none.
     """
+    pixels = luma(pixels)
     boxes = trim_passes(pixels, TRIM_PASSES)
     views = [
         hash_view(pixels, box, f"trim{depth}", with_halves=depth == 1)
@@ -197,7 +202,7 @@ def hash_image_bytes(
     Raises :class:`hashing.decode.DecodeError` for anything that is not a
     decodable image within ``limits``.
     """
-    decoded = decode_image(data, limits)
+    decoded = decode_image(data, limits, gray=True)
     views = hash_pixels(decoded.pixels)
     return ImageHashes(
         sha256=sha256(data),
