@@ -75,7 +75,9 @@ class BodyLimit:
             nonlocal received
             wait = min(self.idle_timeout, deadline - time.monotonic())
             try:
-                message = await asyncio.wait_for(receive(), timeout=max(wait, 0.001))
+                # asyncio.timeout, not wait_for: wait_for wraps each chunk in a task.
+                async with asyncio.timeout(max(wait, 0.001)):
+                    message = await receive()
             except TimeoutError:
                 raise _too_slow(self.idle_timeout, self.body_timeout) from None
             if message["type"] == "http.request":

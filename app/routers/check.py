@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
+from app.auth import Principal
 from app.deps import CheckKey, SessionDep, StateDep
 from app.errors import require_hash_count, responses
 from app.observability import CHECK_SECONDS, CHECKS
@@ -27,7 +30,7 @@ router = APIRouter(tags=["check"])
     response_model=CheckResult,
     responses=responses(400, 401, 403, 413, 415, 422, 429, 503),
 )
-def check_upload(
+async def check_upload(
     request: Request,
     state: StateDep,
     session: SessionDep,
@@ -43,8 +46,24 @@ def check_upload(
     ``block`` for a confident match, ``review`` for a borderline one or a
     low-quality hash, ``allow`` otherwise; matches come best first.
     """
+    # The whole check runs in one trip to a worker thread; as a plain ``def``
+    # endpoint FastAPI would also send the answer's validation to a thread, and
+    # each trip costs about as much CPU as the key lookup.
+    return await run_in_threadpool(
+        _check_upload, request, state, session, principal, file.file, upload_ref
+    )
+
+
+def _check_upload(
+    request: Request,
+    state: AppState,
+    session: Session,
+    principal: Principal,
+    file: BinaryIO,
+    upload_ref: str | None,
+) -> CheckResult:
     started = time.perf_counter()
-    hashed = hash_upload(file.file, state, register=False)
+    hashed = hash_upload(file, state, register=False)
     query = image_query(hashed) if isinstance(hashed, ImageHashes) else clip_query(hashed)
     outcome = check(
         session, state.index, query, state.settings, principal=principal, upload_ref=upload_ref
@@ -66,11 +85,17 @@ def check_upload(
     response_model=CheckResult,
     responses=responses(400, 401, 403, 413, 422, 429, 503),
 )
-def check_hashes(
+async def check_hashes(
     request: Request, state: StateDep, session: SessionDep, principal: CheckKey, body: CheckHashes
 ) -> CheckResult:
     """Check hashes computed on the platform's side (no media leaves the platform):
     a still's ``hashes``, or a video's ``vpdq`` (matched keyframe by keyframe)."""
+    return await run_in_threadpool(_check_hashes, request, state, session, principal, body)
+
+
+def _check_hashes(
+    request: Request, state: AppState, session: Session, principal: Principal, body: CheckHashes
+) -> CheckResult:
     started = time.perf_counter()
     settings = state.settings
     query: Query | ClipQuery
