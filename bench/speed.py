@@ -5,19 +5,25 @@
 1155x866, quality 90), against the naive baseline in the same run: decode at
 full size and ``pdqhash.compute_dihedral`` (PDQ of all 8 orientations) on it.
 
-(b) Over HTTP: ``hashwall serve`` in a subprocess on a fresh SQLite (or
-PostgreSQL schema), a key made with ``hashwall keys create``, ~25 photos
+(b) Over HTTP: ``hashwall serve --workers N`` in a subprocess on a fresh SQLite
+(or PostgreSQL schema), a key made with ``hashwall keys create``, ~25 photos
 registered, then a few hundred ``/check`` uploads of 1-MP JPEGs (registered
-photos' edits and unregistered photos) from 2 concurrent clients; ``GET
-/healthz`` from the same clients is the HTTP-overhead baseline.
+photos' edits and unregistered photos) from 2 concurrent keep-alive clients;
+``GET /healthz`` from the same clients is the HTTP-overhead baseline. The
+clients send multipart requests encoded before the clock starts, through the
+standard library's ``http.client`` (``--client httpx`` for httpx), so that the
+load generator takes as little as it can of the 2 cores it shares with the server.
 
-    .venv/bin/python -m bench.speed [--photos DIR] [--checks 400] [--database-url URL]
+    .venv/bin/python -m bench.speed [--photos DIR] [--checks 400] [--workers 2]
+        [--client raw|httpx] [--database-url URL]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
+import json
 import os
 import random
 import signal
@@ -27,10 +33,13 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
 
 import cv2
 import httpx
@@ -158,12 +167,23 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``hashwall serve`` on 127.0.0.1:``port``, stopped with SIGINT at the end."""
+def server(
+    env: dict[str, str], port: int, log: Path, workers: int = 1
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``hashwall serve --workers N`` on 127.0.0.1:``port``, stopped with SIGINT at the end."""
     hashwall = str(Path(sys.executable).parent / "hashwall")
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [hashwall, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                hashwall,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
             env=env,
             cwd=REPO,
             stdout=out,
@@ -214,6 +234,64 @@ class Upload:
     registered: bool
 
 
+def multipart(data: bytes, filename: str = "upload.jpg") -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body with one ``file`` part, and its content type."""
+    boundary = uuid.uuid4().hex
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="{filename}"\r\nContent-Type: image/jpeg\r\n\r\n'
+    ).encode()
+    return head + data + f"\r\n--{boundary}--\r\n".encode(), (
+        f"multipart/form-data; boundary={boundary}"
+    )
+
+
+class Client(Protocol):
+    """One keep-alive connection to the server."""
+
+    def send(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]: ...
+
+    def close(self) -> None: ...
+
+
+class RawClient:
+    """``http.client`` on one connection: a few dozen microseconds of CPU a request,
+    against a millisecond or more for httpx."""
+
+    def __init__(self, base: str) -> None:
+        url = urlsplit(base)
+        self.conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=60)
+
+    def send(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        self.conn.request(method, path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        return response.status, response.read()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class HttpxClient:
+    def __init__(self, base: str) -> None:
+        self.client = httpx.Client(base_url=base, timeout=60)
+
+    def send(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        response = self.client.request(method, path, content=body, headers=headers)
+        return response.status_code, response.content
+
+    def close(self) -> None:
+        self.client.close()
+
+
+CLIENTS: dict[str, Callable[[str], Client]] = {"raw": RawClient, "httpx": HttpxClient}
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     ms: float
@@ -222,11 +300,15 @@ class Result:
     server_ms: float
 
 
-Request = Callable[[httpx.Client, int], Result]
+Request = Callable[[Client, int], Result]
 
 
 def load(
-    bases: Sequence[str], clients: int, count: int, request: Request
+    bases: Sequence[str],
+    clients: int,
+    count: int,
+    request: Request,
+    client: Callable[[str], Client] = RawClient,
 ) -> tuple[list[Result], float]:
     """``count`` requests shared by ``clients`` threads, each with its own connection
     (client ``i`` to ``bases[i % len(bases)]``); returns the results and the wall-clock
@@ -238,15 +320,18 @@ def load(
 
     def worker(base: str) -> None:
         mine: list[Result] = []
-        with httpx.Client(base_url=base, timeout=60) as client:
-            client.get("/healthz")  # open the connection before the clock starts
+        connection = client(base)
+        try:
+            connection.send("GET", "/healthz", None, {})  # connect before the clock starts
             barrier.wait()
             while True:
                 with lock:
                     n = next(counter, None)
                 if n is None:
                     break
-                mine.append(request(client, n))
+                mine.append(request(connection, n))
+        finally:
+            connection.close()
         with lock:
             results.extend(mine)
 
@@ -263,25 +348,24 @@ def load(
 
 
 def check_request(uploads: Sequence[Upload], order: Sequence[int], key: str) -> Request:
-    headers = {"Authorization": f"Bearer {key}"}
+    bodies = [multipart(u.data) for u in uploads]
 
-    def send(client: httpx.Client, n: int) -> Result:
-        upload = uploads[order[n % len(order)]]
+    def send(client: Client, n: int) -> Result:
+        body, content_type = bodies[order[n % len(order)]]
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": content_type}
         started = time.perf_counter()
-        r = client.post(
-            "/check", files={"file": ("upload.jpg", upload.data, "image/jpeg")}, headers=headers
-        )
+        status, content = client.send("POST", "/check", body, headers)
         ms = (time.perf_counter() - started) * 1000
-        body = r.json() if r.status_code == 200 else {}
-        return Result(ms, r.status_code, str(body.get("decision", "")), body.get("elapsed_ms", 0.0))
+        answer = json.loads(content) if status == 200 else {}
+        return Result(ms, status, str(answer.get("decision", "")), answer.get("elapsed_ms", 0.0))
 
     return send
 
 
-def health_request(client: httpx.Client, _n: int) -> Result:
+def health_request(client: Client, _n: int) -> Result:
     started = time.perf_counter()
-    r = client.get("/healthz")
-    return Result((time.perf_counter() - started) * 1000, r.status_code, "", 0.0)
+    status, _ = client.send("GET", "/healthz", None, {})
+    return Result((time.perf_counter() - started) * 1000, status, "", 0.0)
 
 
 def cpu_seconds(pid: int, tid: int | None = None) -> float:
@@ -313,6 +397,8 @@ class Run:
     loop_cpu: float
     """Of ``server_cpu``, what the servers' main (event-loop) threads used."""
     client_cpu: float
+    process_cpu: list[float]
+    """CPU seconds of each server process (the supervisor and each worker)."""
 
     def ms(self) -> list[float]:
         return [r.ms for r in self.results]
@@ -320,35 +406,45 @@ class Run:
     def rps(self) -> float:
         return len(self.results) / self.seconds
 
+    def shares(self) -> str:
+        """Each busy process's share of the server CPU: whether the clients'
+        connections landed on different workers."""
+        busy = sorted((c for c in self.process_cpu if c > 0.02 * self.server_cpu), reverse=True)
+        return " / ".join(f"{100 * c / self.server_cpu:.0f}%" for c in busy)
+
     def row(self) -> str:
         n = len(self.results)
         return (
             f"| {self.label} | {n} | {q(self.ms(), 50):.2f} | {q(self.ms(), 99):.2f} "
             f"| {self.rps():.0f} | {1000 * self.server_cpu / n:.2f} "
-            f"| {1000 * self.loop_cpu / n:.2f} | {1000 * self.client_cpu / n:.2f} |"
+            f"| {1000 * self.loop_cpu / n:.2f} | {1000 * self.client_cpu / n:.2f} "
+            f"| {self.shares()} |"
         )
 
 
 def measured(
     label: str,
-    pids: Sequence[int],
-    bases: Sequence[str],
+    root: int,
+    base: str,
     clients: int,
     count: int,
     request: Request,
+    client: Callable[[str], Client] = RawClient,
 ) -> Run:
-    pids = [p for root in pids for p in process_tree(root)]
-    server_before = sum(cpu_seconds(p) for p in pids)
+    pids = process_tree(root)
+    process_before = [cpu_seconds(p) for p in pids]
     loop_before = sum(cpu_seconds(p, p) for p in pids)
     client_before = time.process_time()
-    results, seconds = load(bases, clients, count, request)
+    results, seconds = load([base], clients, count, request, client)
+    process_cpu = [cpu_seconds(p) - b for p, b in zip(pids, process_before, strict=True)]
     return Run(
         label,
         results,
         seconds,
-        sum(cpu_seconds(p) for p in pids) - server_before,
+        sum(process_cpu),
         sum(cpu_seconds(p, p) for p in pids) - loop_before,
         time.process_time() - client_before,
+        process_cpu,
     )
 
 
@@ -361,7 +457,8 @@ def http_bench(
     clients: int,
     warmup: int,
     seed: int,
-    two_servers: bool,
+    workers: int,
+    client: str,
     server_env: dict[str, str],
 ) -> list[str]:
     registered = photos[::2][:register]
@@ -371,6 +468,7 @@ def http_bench(
     uploads += [Upload(EDITS["mirror"](p), False) for p in unregistered]
     order = list(range(len(uploads)))
     random.Random(seed).shuffle(order)
+    connect = CLIENTS[client]
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="hashwall-bench-") as tmp:
         env = {
@@ -382,13 +480,13 @@ def http_bench(
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         log = Path(tmp) / "server.log"
-        with server(env, port, log) as proc:
+        with server(env, port, log, workers) as proc:
             startup = wait_ready(base, proc, log)
             key = create_key(env)
             headers = {"Authorization": f"Bearer {key}"}
-            with httpx.Client(base_url=base, timeout=60) as client:
+            with httpx.Client(base_url=base, timeout=60) as http:
                 for i, pixels in enumerate(registered):
-                    r = client.post(
+                    r = http.post(
                         "/register",
                         files={"file": (f"item{i}.jpg", jpeg(pixels), "image/jpeg")},
                         data={"category": "ncii", "case_ref": f"bench-{i}"},
@@ -396,46 +494,38 @@ def http_bench(
                     )
                     if r.status_code not in (200, 201):
                         raise SystemExit(f"register failed: {r.status_code} {r.text}")
-                sizes = client.get("/readyz").json().get("index", {})
+                # Every worker follows the change feed; give them a poll to catch up.
+                time.sleep(1)
+                sizes = http.get("/readyz").json().get("index", {})
             send = check_request(uploads, order, key)
-            load([base], clients, warmup, send)  # warm-up, not counted
+            load([base], clients, warmup, send, connect)  # warm-up, not counted
             runs.append(
                 measured(
                     f"GET /healthz, {clients} clients (HTTP baseline)",
-                    [proc.pid],
-                    [base],
+                    proc.pid,
+                    base,
                     clients,
                     checks,
                     health_request,
+                    connect,
                 )
             )
             runs.append(
                 measured(
-                    f"**POST /check, {clients} clients**", [proc.pid], [base], clients, checks, send
+                    f"**POST /check, {clients} clients**",
+                    proc.pid,
+                    base,
+                    clients,
+                    checks,
+                    send,
+                    connect,
                 )
             )
             runs.append(
-                measured("POST /check, 1 client", [proc.pid], [base], 1, max(50, checks // 4), send)
+                measured(
+                    "POST /check, 1 client", proc.pid, base, 1, max(50, checks // 4), send, connect
+                )
             )
-            if two_servers:
-                # A second process on the same database loads the same index at start:
-                # what HASHWALL_WORKERS=2 would give if `serve` honoured it.
-                port2 = free_port()
-                base2 = f"http://127.0.0.1:{port2}"
-                log2 = Path(tmp) / "server2.log"
-                with server(env, port2, log2) as proc2:
-                    wait_ready(base2, proc2, log2)
-                    load([base, base2], 2, warmup, send)
-                    runs.append(
-                        measured(
-                            "POST /check, 2 clients, each on its own server process",
-                            [proc.pid, proc2.pid],
-                            [base, base2],
-                            2,
-                            checks,
-                            send,
-                        )
-                    )
             if proc.poll() is not None:
                 raise SystemExit(f"the server died:\n{log.read_text()}")
     errors = [r for run in runs for r in run.results if r.status != 200]
@@ -453,22 +543,30 @@ def http_bench(
     cpu_ms = 1000 * main_run.server_cpu / len(main_run.results)
     mean_kb = sum(len(u.data) for u in uploads) / len(uploads) / 1024
     extra_env = " ".join(f"{k}={v}" for k, v in server_env.items())
+    client_text = {
+        "raw": "threads of the standard library's http.client, requests encoded before the "
+        "clock starts",
+        "httpx": "httpx threads",
+    }[client]
     return [
-        f"`hashwall serve` (uvicorn, 1 process, {kind}"
+        f"`hashwall serve --workers {workers}` (uvicorn, {kind}"
         + (f", environment {extra_env}" if extra_env else "")
         + f"), ready {startup:.1f} s after start; "
         f"{len(registered)} photos registered (index sizes {sizes}); {len(uploads)} distinct "
         f"1-MP JPEG uploads (mean {mean_kb:.0f} KB): {len(registered)} registered photos x "
         f"{len(CHECK_EDITS)} edits ({', '.join(CHECK_EDITS)}) and {len(unregistered)} "
         f"unregistered photos as is and mirrored, in a seeded shuffled order; {warmup} "
-        "untimed warm-up checks first. The clients are httpx threads in the benchmark's "
-        "process, on the same 2 cores as the server. CPU columns: CPU time per request of "
-        "the server process (from /proc), of its main thread alone (the event loop: HTTP, "
-        "multipart, routing; the rest runs in worker threads) and of the client process.",
+        f"untimed warm-up checks first. The clients are {client_text}, each on its own "
+        "keep-alive connection, in the benchmark's process on the same 2 cores as the "
+        "server. CPU columns: CPU time per request of the server processes (from /proc), of "
+        "their main threads alone (the event loops: HTTP, multipart, routing; the rest runs "
+        "in worker threads) and of the client process; the last column is each busy server "
+        "process's share of the server CPU (even shares: the connections went to different "
+        "workers).",
         "",
         "| requests | n | p50 ms | p99 ms | requests/s | server CPU ms/req "
-        "| of which event loop | client CPU ms/req |",
-        "|---|---|---|---|---|---|---|---|",
+        "| of which event loops | client CPU ms/req | CPU by process |",
+        "|---|---|---|---|---|---|---|---|---|",
         *(run.row() for run in runs),
         "",
         f"Inside the /check handler (the response's elapsed_ms: read, decode, hash, search, "
@@ -512,9 +610,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "and dropped); default: SQLite in a temporary directory",
     )
     parser.add_argument(
-        "--no-two-servers",
-        action="store_true",
-        help="skip the extra run with a second server process",
+        "--workers", type=int, default=2, help="server processes (hashwall serve --workers)"
+    )
+    parser.add_argument(
+        "--client", choices=sorted(CLIENTS), default="raw", help="the load generator's HTTP client"
     )
     parser.add_argument(
         "--server-env",
@@ -535,28 +634,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         out += ["### (a) Hashing cost per 1-MP JPEG", ""]
         out += hashing_costs(uploads, args.rounds)
     if not args.skip_http:
-        kwargs = {
-            "register": args.register,
-            "checks": args.checks,
-            "clients": args.clients,
-            "warmup": args.warmup,
-            "seed": args.seed,
-        }
-        two = not args.no_two_servers
         server_env = dict(item.split("=", 1) for item in args.server_env)
+
+        def bench(url: str) -> list[str]:
+            return http_bench(
+                photos,
+                database_url=url,
+                register=args.register,
+                checks=args.checks,
+                clients=args.clients,
+                warmup=args.warmup,
+                seed=args.seed,
+                workers=args.workers,
+                client=args.client,
+                server_env=server_env,
+            )
+
         if args.database_url.startswith("postgresql"):
             with scratch_schema(args.database_url, "hw_bench") as url:
-                lines = http_bench(
-                    photos, database_url=url, two_servers=two, server_env=server_env, **kwargs
-                )
+                lines = bench(url)
         else:
-            lines = http_bench(
-                photos,
-                database_url=args.database_url,
-                two_servers=two,
-                server_env=server_env,
-                **kwargs,
-            )
+            lines = bench(args.database_url)
         out += ["", "### (b) POST /check over HTTP", ""] + lines
     out += ["", f"Finished with {load_average()}."]
     print("\n".join(out))
