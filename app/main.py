@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -120,6 +121,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             keeper = RetentionKeeper(state.sessions, settings.event_retention_days)
             keeper.start()
         app.state.hashwall = state
+        # Everything imported and built so far lives as long as the process: out of
+        # the collector's sight, a full collection no longer walks it mid-request.
+        gc.freeze()
         try:
             yield
         finally:
