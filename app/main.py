@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            gc.unfreeze()  # what this app built may be collected again once it is gone
             runner.stop()
             if keeper is not None:
                 keeper.stop()
