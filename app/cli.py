@@ -29,7 +29,7 @@ from rich.progress import (
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import auth, db
+from app import auth, balance, db
 from app.observability import logging_config
 from app.schemas import Category, HashListFormat
 from app.services import keys
@@ -87,6 +87,13 @@ def serve(
     if migrate:
         db.upgrade(settings)
     processes = workers or settings.workers
+    listen_port = settings.port if port is None else port
+    if processes > 1:
+        # The workers' shared count of open connections (app/balance.py), new
+        # for each start so no slot outlives its process.
+        table = settings.data_dir / "run" / f"workers-{listen_port}"
+        table.unlink(missing_ok=True)
+        os.environ[balance.TABLE_ENV] = str(table)
     if processes > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Worker processes each count their own requests; /metrics adds them up
         # from files here, which must start empty.
@@ -98,8 +105,11 @@ def serve(
         "app.main:create_app",
         factory=True,
         host=host or settings.host,
-        port=settings.port if port is None else port,
+        port=listen_port,
         workers=processes,
+        # Workers share one socket; this protocol spreads keep-alive connections
+        # over them (see app/balance.py).
+        http="app.balance:BalancedHttpToolsProtocol" if processes > 1 else "auto",
         log_config=logging_config(),
         access_log=False,  # RequestContext writes one JSON line per request instead
     )

@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
+from app import balance
 from app.db import make_engine, make_sessionmaker
 from app.deps import index_ready
 from app.errors import install_handlers
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             keeper = RetentionKeeper(state.sessions, settings.event_retention_days)
             keeper.start()
         app.state.hashwall = state
+        balance.join()  # one of several workers: be counted before the first connection
         # Everything imported and built so far lives as long as the process: out of
         # the collector's sight, a full collection no longer walks it mid-request.
         gc.freeze()

@@ -145,7 +145,8 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
         "formatters": {
             "json": {
                 "()": JsonFormatter,
-                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                # The process tells the workers of `hashwall serve --workers N` apart.
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(process)d",
                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
             }
         },

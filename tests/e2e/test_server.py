@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
 import subprocess
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
 
 from bench import edits
+from bench.speed import multipart
 from tests.conftest import PHOTOS
 from tests.e2e.conftest import HASHWALL, env, free_port, hashwall, server
 
@@ -149,3 +154,60 @@ def test_two_worker_processes_stay_in_step(env: dict[str, str], tmp_path: Path) 
     text = log.read_text()
     for key in (staff_key, platform_key, ops_key):
         assert key.strip() not in text
+
+
+def test_two_clients_that_connect_at_once_are_spread_over_two_workers(tmp_path: Path) -> None:
+    """The workers share one socket, and the first to wake takes both connections
+    (7 of 8 tries before app/balance.py); that worker hands one back with
+    ``Connection: close``, after which each keep-alive client has its own process."""
+    env = {**os.environ, "HASHWALL_DATA_DIR": str(tmp_path / "var"), "HASHWALL_DATABASE_URL": ""}
+    key = hashwall(env, "keys", "create", "--name", "web", "--scopes", "check").stdout.strip()
+    port = free_port()
+    log = tmp_path / "workers.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [HASHWALL, "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=sink,
+            stderr=sink,
+        )
+    uploads = [multipart(edits.jpeg(edits.load_rgb(str(photo)), 85)) for photo in PHOTOS[:10]]
+    try:
+        deadline = time.monotonic() + 60
+        while log.read_text().count("Application startup complete") < 2:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        barrier = threading.Barrier(2)
+        statuses: list[int] = []
+
+        def client() -> None:
+            # Checks, not a trivial route: a worker busy hashing is the one that
+            # loses the race for the next connection, as in real use.
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            barrier.wait()  # both connect at the same moment
+            for i in range(120):
+                body, content_type = uploads[i % len(uploads)]
+                headers = {"Authorization": f"Bearer {key}", "Content-Type": content_type}
+                connection.request("POST", "/check", body=body, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                statuses.append(response.status)
+            connection.close()
+
+        threads = [threading.Thread(target=client) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert statuses == [200] * 240
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    served = [line["process"] for line in lines if line.get("route") == "/check"]
+    assert len(served) == 240
+    # By the last hundred checks, each process answers its own client.
+    last = Counter(served[-100:])
+    assert len(last) == 2, last
+    assert min(last.values()) >= 30, last
