@@ -110,7 +110,7 @@ class _Main:
     def search(
         self, queries: U8, radius: int, probe_radius: int | None, threads: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """(query, row, distance) of live rows, deduplicated."""
+        """(query, row, distance) of live rows, each pair once."""
         if not self.rows:
             empty = np.zeros(0, np.int64)
             return empty, empty, empty
@@ -120,14 +120,13 @@ class _Main:
         if use_tables:
             assert self.tables is not None
             q, r, d = self.tables.search(queries, radius, self.alive, probe_radius)
-            # A row found through several slots comes back once per slot.
-            pairs, first = np.unique(q.astype(np.int64) << 32 | r, return_index=True)
-            return pairs >> 32, pairs & 0xFFFFFFFF, d[first].astype(np.int64)
-        if self.flat is None:
+        elif self.flat is None:
             q, r, d = mih.scan(np.ascontiguousarray(queries), self.codes, radius, self.alive)
-            order = np.argsort(q.astype(np.int64) << 32 | r, kind="stable")
-            return q[order].astype(np.int64), r[order].astype(np.int64), d[order].astype(np.int64)
-        return _flat_search(self.flat, queries, radius, self.alive, threads)
+        else:
+            return _flat_search(self.flat, queries, radius, self.alive, threads)
+        # In (query, row) order whichever path found them.
+        order = np.argsort(q.astype(np.int64) << 32 | r)
+        return q[order].astype(np.int64), r[order].astype(np.int64), d[order].astype(np.int64)
 
     def find(self, code: bytes, key: int) -> list[int]:
         """Live rows holding exactly ``code`` for ``key``."""

@@ -118,6 +118,20 @@ def _grown(
     )
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _seen(code: U8, keys: I64, slot: int, slot_bits: int, flips: int) -> bool:
+    """Whether a slot probed before ``slot`` holds ``code`` too.
+
+    Every code within ``flips`` bits of the query's key in a slot is found in
+    that slot, so a match is reported from the first slot that finds it alone,
+    with no deduplication pass over the results.
+    """
+    for e in range(slot):
+        if _popcount(np.uint64(_slot_key(code, e, slot_bits) ^ keys[e])) <= flips:  # type: ignore[call-arg]
+            return True
+    return False
+
+
 @njit(nogil=True, cache=True)
 def _build(codes: U8, slot_bits: int, starts: U32, rows: U32) -> None:
     """Fill the bucket starts and slot-sorted rows of every slot, by counting sort.
@@ -179,6 +193,7 @@ def _search(
     rows: U32,
     masks: U32,
     slot_bits: int,
+    flips: int,
     radius: int,
     alive: npt.NDArray[np.bool_],
 ) -> tuple[npt.NDArray[np.int32], U32, npt.NDArray[np.int32]]:
@@ -194,69 +209,86 @@ def _search(
     count = rows.shape[1]
     flat_rows = rows.reshape(-1)
     ahead = PREFETCH_AHEAD
-    # Pass 1: the bucket of every probe, then its bounds.
-    total_probes = nq * slots * probes
-    bucket = np.empty(total_probes, np.int64)
+    # The loops nest over (query, slot, probe) rather than dividing a flat
+    # index: a division per probe cost as much as the probe's cache miss.
+    keys = np.empty((nq, slots), np.int64)
+    for q in range(nq):
+        for s in range(slots):
+            keys[q, s] = _slot_key(queries[q], s, slot_bits)
+    # Pass 1: the bucket of every probe, then its bounds (as positions in the
+    # flattened rows).
+    total = nq * slots * probes
+    bucket = np.empty(total, np.int64)
     i = 0
     for q in range(nq):
         for s in range(slots):
-            key = _slot_key(queries[q], s, slot_bits)
             for p in range(probes):
-                bucket[i] = s * width + (key ^ masks[p])
+                bucket[i] = s * width + (keys[q, s] ^ masks[p])
                 i += 1
-    lo = np.empty(total_probes, np.int64)
-    hi = np.empty(total_probes, np.int64)
-    for i in range(total_probes):
-        if i + ahead < total_probes:
-            _prefetch(flat_starts, bucket[i + ahead])  # type: ignore[call-arg]
-        lo[i] = flat_starts[bucket[i]]
-        hi[i] = flat_starts[bucket[i] + 1]
+    first = np.empty(total, np.int64)
+    size = np.empty(total, np.int64)
     found = 0
-    for i in range(total_probes):
-        found += hi[i] - lo[i]
+    i = 0
+    for _ in range(nq):
+        for s in range(slots):
+            for _ in range(probes):
+                if i + ahead < total:
+                    _prefetch(flat_starts, bucket[i + ahead])  # type: ignore[call-arg]
+                lo = flat_starts[bucket[i]]
+                size[i] = flat_starts[bucket[i] + 1] - lo
+                first[i] = s * count + lo
+                found += size[i]
+                i += 1
     # Pass 2: the rows in those buckets.
     candidates = np.empty(found, np.int64)
-    owner = np.empty(found, np.int32)
     c = 0
-    for i in range(total_probes):
-        if i + ahead < total_probes:
-            _prefetch(flat_rows, (bucket[i + ahead] // width) * count + lo[i + ahead])  # type: ignore[call-arg]
-        base = (bucket[i] // width) * count
-        q = i // (slots * probes)
-        for j in range(lo[i], hi[i]):
-            candidates[c] = flat_rows[base + j]
-            owner[c] = q
+    for i in range(total):
+        if i + ahead < total:
+            _prefetch(flat_rows, first[i + ahead])  # type: ignore[call-arg]
+        for j in range(first[i], first[i] + size[i]):
+            candidates[c] = flat_rows[j]
             c += 1
     # Pass 3: verify each candidate on the whole code.
     hit_query = np.empty(16, np.int32)
     hit_row = np.empty(16, np.uint32)
     hit_distance = np.empty(16, np.int32)
     n = 0
-    for c in range(found):
-        if c + ahead < found:
-            _prefetch(flat_words, candidates[c + ahead] * words)  # type: ignore[call-arg]
-        r = candidates[c]
-        q = owner[c]
-        d = _distance(code_words, r, query_words, q)
-        if d <= radius and alive[r]:
-            if n == hit_query.shape[0]:
-                hit_query, hit_row, hit_distance = _grown(hit_query, hit_row, hit_distance)
-            hit_query[n] = q
-            hit_row[n] = r
-            hit_distance[n] = d
-            n += 1
+    c = 0
+    i = 0
+    for q in range(nq):
+        for s in range(slots):
+            for _ in range(probes):
+                for _ in range(size[i]):
+                    if c + ahead < found:
+                        _prefetch(flat_words, candidates[c + ahead] * words)  # type: ignore[call-arg]
+                    r = candidates[c]
+                    c += 1
+                    d = _distance(code_words, r, query_words, q)
+                    if d > radius or not alive[r] or _seen(codes[r], keys[q], s, slot_bits, flips):
+                        continue
+                    if n == hit_query.shape[0]:
+                        hit_query, hit_row, hit_distance = _grown(hit_query, hit_row, hit_distance)
+                    hit_query[n] = q
+                    hit_row[n] = r
+                    hit_distance[n] = d
+                    n += 1
+                i += 1
     return hit_query[:n], hit_row[:n], hit_distance[:n]
 
 
 @cache
 def flip_masks(slot_bits: int, flips: int) -> U32:
-    """Every value of ``slot_bits`` bits with at most ``flips`` bits set."""
+    """Every value of ``slot_bits`` bits with at most ``flips`` bits set, ascending.
+
+    In ascending order the probes that differ only in their low bits come
+    together, and their bucket starts share cache lines (3-10% faster at 10M).
+    """
     masks = [0]
     for count in range(1, flips + 1):
         masks.extend(
             sum(1 << b for b in combo) for combo in itertools.combinations(range(slot_bits), count)
         )
-    return np.asarray(masks, dtype=np.uint32)
+    return np.asarray(sorted(masks), dtype=np.uint32)
 
 
 def probes_per_slot(slot_bits: int, flips: int) -> int:
@@ -351,21 +383,22 @@ class MultiIndex:
         alive: npt.NDArray[np.bool_],
         probe_radius: int | None = None,
     ) -> tuple[npt.NDArray[np.int32], U32, npt.NDArray[np.int32]]:
-        """(query, row, distance) for every live row within ``radius``.
+        """(query, row, distance) for every live row within ``radius``, each pair once.
 
         Exact when ``probe_radius`` is None or at least ``radius``; a smaller
         ``probe_radius`` probes only enough to be exact up to it, and finds
         codes beyond it only where one substring happens to be close enough.
         """
         probe = radius if probe_radius is None else min(radius, probe_radius)
-        masks = flip_masks(self.layout.slot_bits, self.layout.flips(probe))
+        flips = self.layout.flips(probe)
         return _search(
             np.ascontiguousarray(queries),
             self.codes,
             self.starts,
             self.rows,
-            masks,
+            flip_masks(self.layout.slot_bits, flips),
             self.layout.slot_bits,
+            flips,
             radius,
             alive,
         )
