@@ -68,7 +68,7 @@ class _Main:
         codes: U8,
         keys: Keys,
         layout: Layout | None,
-        tables: tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]] | None = None,
+        tables: Mapping[str, npt.NDArray[Any]] | None = None,
         alive: npt.NDArray[np.bool_] | None = None,
     ) -> None:
         self.codes = codes
@@ -431,8 +431,8 @@ class BinaryIndex:
 
     def save(self, directory: Path) -> dict[str, int]:
         """Write the main segment as it is (codes in FAISS's own format, keys, live
-        flags and tables as ``.npy``) and the delta's live codes beside it, so a
-        load needs no rebuild."""
+        flags and the multi-index arrays as ``.npy``) and the delta's live codes
+        beside it, so a load needs no rebuild."""
         with self._lock:
             main = self._main
             alive = main.alive.copy()
@@ -444,12 +444,11 @@ class BinaryIndex:
         del flat
         np.save(directory / "keys.npy", main.keys, allow_pickle=False)
         np.save(directory / "alive.npy", alive, allow_pickle=False)
-        written = {"bits": self.bits, "rows": main.rows, "slots": 0, "slot_bits": 0}
+        written = {"bits": self.bits, "rows": main.rows, "slots": 0}
         if main.tables is not None:
-            np.save(directory / "starts.npy", main.tables.starts, allow_pickle=False)
-            np.save(directory / "rows.npy", main.tables.rows, allow_pickle=False)
+            for name, array in main.tables.arrays().items():
+                np.save(directory / f"{name}.npy", array, allow_pickle=False)
             written["slots"] = main.tables.layout.slots
-            written["slot_bits"] = main.tables.layout.slot_bits
         delta = faiss.IndexBinaryFlat(self.bits)
         delta_keys = np.concatenate([keys for _, keys in parts]) if parts else np.zeros(0, np.int64)
         if len(delta_keys):
@@ -470,11 +469,13 @@ class BinaryIndex:
         layout: Layout | None = None
         tables = None
         if contents.get("slots"):
-            layout = Layout(contents["slots"], contents["slot_bits"])
-            tables = (
-                np.load(directory / "starts.npy", allow_pickle=False),
-                np.load(directory / "rows.npy", allow_pickle=False),
-            )
+            tables = {
+                name: np.load(directory / f"{name}.npy", allow_pickle=False)
+                for name in MultiIndex.ARRAYS
+            }
+            layout = MultiIndex.layout_of(tables)
+            if layout.slots != contents["slots"]:
+                raise ValueError(f"{directory}: expected {contents['slots']} slots")
         main = _Main(codes, keys, layout, tables, alive)
         delta_rows = contents.get("delta_rows", 0)
         delta_flat = _read_flat(directory / "delta.faissindex", self.bits, delta_rows)
