@@ -82,6 +82,11 @@ class _Main:
         self.tables = (
             MultiIndex(self.codes, layout, tables) if layout is not None and self.rows else None
         )
+        if self.tables is not None and self.tables.order is not None:
+            # The tables hold the codes in their first slot's order (build()
+            # hands them over in it, so this is for other callers).
+            order = self.tables.order
+            self.codes, self.keys, self.alive = self.tables.codes, keys[order], self.alive[order]
         # The Numba scan reads 64-bit words; other widths are scanned by FAISS,
         # over a copy made once here rather than on every search.
         self.flat: faiss.IndexBinaryFlat | None = None
@@ -92,10 +97,14 @@ class _Main:
 
     @classmethod
     def build(cls, bits: int, codes: U8, keys: npt.NDArray[np.int64], radius: int) -> _Main:
-        # A private, writable, NumPy-allocated copy (callers may pass views).
-        owned = np.array(codes, dtype=np.uint8, order="C", copy=True).reshape(-1, bits // 8)
-        layout = Layout.choose(bits, len(owned), radius) if bits % 64 == 0 else None
-        return cls(owned, _compact_keys(keys), layout)
+        codes = np.asarray(codes, dtype=np.uint8).reshape(-1, bits // 8)
+        layout = Layout.choose(bits, len(codes), radius) if bits % 64 == 0 else None
+        if layout is None or not len(codes):
+            # A private, writable, NumPy-allocated copy (callers may pass views).
+            return cls(np.array(codes, order="C", copy=True), _compact_keys(keys), layout)
+        # The copy is made in the tables' order, so they need no second one.
+        order = MultiIndex.sort_order(codes, layout)
+        return cls(codes[order], _compact_keys(keys[order]), layout)
 
     @property
     def nbytes(self) -> int:

@@ -126,8 +126,11 @@ def table_hits(
     alive: npt.NDArray[np.bool_],
     probe_radius: int | None = None,
 ) -> Triples:
-    """The tables' answer as a set; a row found through several slots comes back once."""
-    q, r, d = tables.search(queries, radius, alive, probe_radius)
+    """The tables' answer as a set, in the caller's row numbers; a row found
+    through several slots comes back once."""
+    order = np.arange(len(alive)) if tables.order is None else tables.order
+    q, rows, d = tables.search(queries, radius, alive[order], probe_radius)
+    r = order[rows]
     triples = list(zip(q.tolist(), r.tolist(), d.tolist(), strict=True))
     per_pair = Counter((query, row) for query, row, _ in triples)
     assert not per_pair or max(per_pair.values()) == 1
@@ -202,10 +205,14 @@ def test_tables_refuse_what_does_not_fit() -> None:
     arrays = built.arrays()
     assert list(arrays) == list(MultiIndex.ARRAYS)
     assert MultiIndex.layout_of(arrays) == built.layout
-    same = MultiIndex(codes, built.layout, arrays)
+    assert built.order is not None  # random codes: copied in the first slot's order
+    np.testing.assert_array_equal(built.codes, codes[built.order])
+    same = MultiIndex(built.codes, built.layout, arrays)
+    assert same.order is None
     assert same.nbytes == built.nbytes == sum(a.nbytes for a in arrays.values())
     alive = np.ones(10, np.bool_)
-    assert table_hits(same, codes, 20, alive) == brute_force(codes, codes, 20)
+    assert table_hits(built, codes, 20, alive) == brute_force(codes, codes, 20)
+    assert table_hits(same, built.codes, 20, alive) == brute_force(built.codes, built.codes, 20)
     slots, bases, offsets, rows = (arrays[name] for name in MultiIndex.ARRAYS)
     mismatched = [
         {"slots": slots[:2]},
@@ -219,7 +226,7 @@ def test_tables_refuse_what_does_not_fit() -> None:
     ]
     for change in mismatched:
         with pytest.raises(ValueError, match="do not match"):
-            MultiIndex(codes, built.layout, {**arrays, **change})
+            MultiIndex(built.codes, built.layout, {**arrays, **change})
     damaged = [
         {"bases": np.where(np.arange(len(bases)) == len(bases) - 1, 9, bases)},  # ends early
         {"bases": np.where(np.arange(len(bases)) == 1, 11, bases)},  # a start past the rows
@@ -228,7 +235,9 @@ def test_tables_refuse_what_does_not_fit() -> None:
     ]
     for change in damaged:
         with pytest.raises(ValueError, match="damaged|past the codes"):
-            MultiIndex(codes, built.layout, {**arrays, **change})
+            MultiIndex(built.codes, built.layout, {**arrays, **change})
+    with pytest.raises(ValueError, match="not in their first slot's order"):
+        MultiIndex(built.codes[::-1].copy(), built.layout, arrays)
     with pytest.raises(ValueError, match="not a slot list"):
         MultiIndex.layout_of({**arrays, "slots": slots[:, 0]})
 
@@ -360,9 +369,13 @@ def test_crowded_buckets_widen_their_slots_offsets(
         for alive in (np.ones(len(stored), np.bool_), some_removed):
             truth = brute_force(queries, stored, radius, alive)
             assert table_hits(tables, queries, radius, alive) == truth
-    again = MultiIndex(stored, layout, tables.arrays())
-    truth = brute_force(queries, stored, 12, some_removed)
-    assert table_hits(again, queries, 12, some_removed) == truth
+    # As a snapshot holds them: the codes in the tables' order.
+    assert tables.order is not None
+    again = MultiIndex(tables.codes, layout, tables.arrays())
+    in_order = some_removed[tables.order]
+    assert table_hits(again, queries, 12, in_order) == brute_force(
+        queries, tables.codes, 12, in_order
+    )
 
 
 # --- BinaryIndex's main segment on 20,000 codes --------------------------------------
@@ -451,6 +464,23 @@ def test_merge_builds_tables_over_every_code(bits: int) -> None:
     assert len(data.index._delta) == 0
     assert main.tables.layout == Layout.choose(bits, main.rows, data.index.radius)
     assert main.tables.cost(0) < main.rows  # exact lookups take the tables by choice
+    # The merge wrote the codes in the first slot's order: no second copy.
+    assert main.tables.order is None
+    assert main.tables.codes is main.codes
+
+
+def test_a_main_segment_given_codes_out_of_order_keeps_keys_and_flags_with_them() -> None:
+    rng = np.random.default_rng(11)
+    codes = random_codes(rng, 3000, 256)
+    keys = (np.arange(3000) * 7).astype(np.uint32)
+    alive = np.arange(3000) % 3 != 0
+    main = _Main(codes, keys, Layout.choose(256, 3000, 32), alive=alive)
+    assert main.tables is not None
+    assert main.tables.order is not None
+    q, r, d = main.search(codes[:60], 0, None, 1)
+    assert [int(main.keys[row]) for row in r] == [7 * i for i in range(60) if i % 3]
+    assert q.tolist() == [i for i in range(60) if i % 3]
+    assert not d.any()
 
 
 @pytest.mark.parametrize("path", ["chosen", "tables", "flat"])

@@ -398,6 +398,20 @@ def edit_array(name: str, change: Callable[[Any], Any]) -> Callable[[Path], None
     return damage
 
 
+def reverse_codes(signal: str) -> Callable[[Path], None]:
+    """The main segment's codes, well-formed but no longer in the tables' order."""
+
+    def damage(path: Path) -> None:
+        name = str(path / signal / "codes.faissindex")
+        stored = faiss.read_index_binary(name)
+        codes = faiss.vector_to_array(stored.xb).reshape(stored.ntotal, -1)  # type: ignore[attr-defined]
+        reversed_ = faiss.IndexBinaryFlat(stored.d)
+        reversed_.add(codes[::-1].copy())
+        faiss.write_index_binary(reversed_, name)
+
+    return damage
+
+
 def remove(name: str) -> Callable[[Path], None]:
     return lambda path: (path / name).unlink()
 
@@ -430,6 +444,7 @@ DAMAGE = [
         edit_array("pdq/offsets.npy", lambda a: a[::-1].copy()), id="pdq-offsets-out-of-order"
     ),
     pytest.param(edit_array("pdq/rows.npy", lambda a: a + 1), id="pdq-rows-out-of-range"),
+    pytest.param(reverse_codes("pdq"), id="pdq-codes-out-of-order"),
     pytest.param(
         edit_manifest(lambda m: m["signals"]["pdq"].update(slots=3)), id="pdq-slots-in-manifest"
     ),
