@@ -99,6 +99,10 @@ def _prefetch(typingctx: object, array: types.Array, index: types.Integer) -> ob
 
 PREFETCH_AHEAD = 16
 
+SCAN_PAIRS = 1 << 14
+"""(row, query) pairs the flat scan checks per block: its hit arrays have room
+for them all, so a block needs no check of their length."""
+
 
 @njit(nogil=True, cache=True, inline="always")
 def _slot_key(code: U8, first: int, width: int) -> int:
@@ -123,10 +127,13 @@ def _distance(code_words: U64, row: int, query_words: U64, query: int) -> int:
 
 @njit(nogil=True, cache=True, inline="always")
 def _grown(
-    hit_query: npt.NDArray[np.int32], hit_row: U32, hit_distance: npt.NDArray[np.int32]
+    hit_query: npt.NDArray[np.int32],
+    hit_row: U32,
+    hit_distance: npt.NDArray[np.int32],
+    at_least: int = 0,
 ) -> tuple[npt.NDArray[np.int32], U32, npt.NDArray[np.int32]]:
-    """The hit arrays at twice their length (kernels cannot append)."""
-    n = hit_query.shape[0]
+    """The hit arrays at twice their length or ``at_least`` (kernels cannot append)."""
+    n = max(hit_query.shape[0], at_least - hit_query.shape[0])
     return (
         np.concatenate((hit_query, np.empty(n, np.int32))),
         np.concatenate((hit_row, np.empty(n, np.uint32))),
@@ -289,16 +296,23 @@ def scan(
     hit_row = np.empty(16, np.uint32)
     hit_distance = np.empty(16, np.int32)
     n = 0
-    for r in range(codes.shape[0]):
-        for q in range(nq):
-            d = _distance(code_words, r, query_words, q)
-            if d <= radius and alive[r]:
-                if n == hit_query.shape[0]:
-                    hit_query, hit_row, hit_distance = _grown(hit_query, hit_row, hit_distance)
-                hit_query[n] = q
-                hit_row[n] = r
-                hit_distance[n] = d
-                n += 1
+    # Room for every hit a block of rows could give is made before the block:
+    # growing the arrays inside the loop over pairs made Numba count references
+    # on every pair, 8x slower (65,536 codes, 8 queries: 8.4 against 1.1 ms).
+    step = max(1, SCAN_PAIRS // max(nq, 1))
+    for start in range(0, codes.shape[0], step):
+        stop = min(start + step, codes.shape[0])
+        room = n + (stop - start) * nq
+        if room > hit_query.shape[0]:
+            hit_query, hit_row, hit_distance = _grown(hit_query, hit_row, hit_distance, room)
+        for r in range(start, stop):
+            for q in range(nq):
+                d = _distance(code_words, r, query_words, q)
+                if d <= radius and alive[r]:
+                    hit_query[n] = q
+                    hit_row[n] = r
+                    hit_distance[n] = d
+                    n += 1
     return hit_query[:n], hit_row[:n], hit_distance[:n]
 
 

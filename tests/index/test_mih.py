@@ -152,6 +152,23 @@ def test_flip_masks_are_every_value_within_the_flips(slot_bits: int, flips: int)
     assert masks[0] == 0
 
 
+@pytest.mark.parametrize(
+    ("count", "copies", "queries"),
+    [(3000, 5000, 3), (60, 0, 20_000)],  # blocks of many hits; one row per block
+)
+def test_the_flat_scan_equals_brute_force(count: int, copies: int, queries: int) -> None:
+    rng = np.random.default_rng(count)
+    spread = random_codes(rng, count, 64)
+    stored = np.concatenate([spread, np.repeat(spread[:1], copies, axis=0)])
+    asked = np.concatenate([spread[:2], random_codes(rng, queries - 2, 64)])
+    alive = rng.random(len(stored)) < 0.8
+    for radius in (0, 20, 64):
+        q, r, d = mih.scan(asked, stored, radius, alive)
+        found = list(zip(q.tolist(), r.tolist(), d.tolist(), strict=True))
+        assert len(found) == len(set(found))
+        assert set(found) == brute_force(asked, stored, radius, alive)
+
+
 @pytest.mark.parametrize("bits", [64, 128, 256])
 @pytest.mark.parametrize("count", [1, 1000, 10_000_000])
 @pytest.mark.parametrize("radius", [0, 8, 31, 51])
