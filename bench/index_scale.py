@@ -12,7 +12,10 @@ of them, so real, non-uniform codes share the buckets. Queries:
 Methods, timed in the same run on one thread:
 
 * Hashwall's ``BinaryIndex`` (multi-index tables over the FAISS codes) at the
-  block radius 31, and at the review radius 51 with ``exact_distance=31``;
+  block radius 31, and at the review radius 51 with ``exact_distance=31``, with
+  the layout the cost model chooses and, alternating with it check by check on
+  the same codes, a baseline layout (``--baseline``, by default 11 slots of 22
+  bits, the layout before per-slot widths);
 * FAISS ``IndexBinaryFlat`` (exact brute force);
 * FAISS ``IndexBinaryMultiHash`` with 16 slots of 16 bits and 1 flip (the
   reference service's configuration; exact up to 31 bits).
@@ -21,7 +24,7 @@ Exactness is checked against a brute-force oracle (``np.bitwise_count`` over the
 whole matrix) on a sample of checks. Then the index is written as a snapshot
 and read back, as a restarting server does.
 
-    .venv/bin/python -m bench.index_scale [--size 10000000] [--checks 300]
+    .venv/bin/python -m bench.index_scale [--size 10000000] [--checks 300] [--baseline 22x11]
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ from bench import edits
 from hashing.pipeline import hash_image_bytes
 from hashing.types import Signal
 from index import BinaryIndex, HashIndex, snapshot
+from index.binary import _Main
+from index.mih import Layout
 
 BITS = 256
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus-dev"
@@ -122,6 +127,43 @@ def synthetic_checks(
     return checks, distances
 
 
+def time_alternating(
+    searches: dict[str, Callable[[Check], object]], checks: Sequence[Check]
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """ms per check for each search, wall-clock and the thread's CPU time (which
+    leaves out the time it waited for a core), taking turns on each check and
+    rotating which goes first, so the machine's load falls on all alike."""
+    for search in searches.values():
+        search(checks[0])  # compile and warm
+    wall: dict[str, list[float]] = {name: [] for name in searches}
+    cpu: dict[str, list[float]] = {name: [] for name in searches}
+    names = list(searches)
+    for i, check in enumerate(checks):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            started, started_cpu = time.perf_counter(), time.thread_time()
+            searches[name](check)
+            cpu[name].append((time.thread_time() - started_cpu) * 1e3)
+            wall[name].append((time.perf_counter() - started) * 1e3)
+    return wall, cpu
+
+
+def baseline_index(index: BinaryIndex, widths: tuple[int, ...]) -> BinaryIndex:
+    """An index over the same code and key arrays with tables of ``widths``."""
+    main = index._main
+    other = BinaryIndex(BITS, radius=index.radius)
+    other._main = _Main(main.codes, main.keys, Layout(widths))
+    return other
+
+
+def memory(index: BinaryIndex) -> str:
+    """The main segment's arrays and their size in MB."""
+    main = index._main
+    parts = {"codes": main.codes, "keys": main.keys, "live flags": main.alive}
+    if main.tables is not None:
+        parts.update(main.tables.arrays())
+    return ", ".join(f"{name} {array.nbytes / 1e6:.0f}" for name, array in parts.items())
+
+
 def time_checks(search: Callable[[Check], object], checks: Sequence[Check]) -> list[float]:
     search(checks[0])  # compile and warm
     times = []
@@ -151,6 +193,11 @@ def main() -> None:
     parser.add_argument("--crops", type=int, default=20_000, help="real crop hashes added")
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--skip-multihash", action="store_true")
+    parser.add_argument(
+        "--baseline",
+        default="22x11",
+        help="slot bits x slots of a layout timed alternately with the chosen one; none: skip",
+    )
     args = parser.parse_args()
     faiss.omp_set_num_threads(1)
     rng = np.random.default_rng(7)
@@ -179,31 +226,56 @@ def main() -> None:
     index.reset(codes, keys)
     build_s = time.perf_counter() - started
     grown = rss_mb() - before
-    layout = index._main.tables.layout if index._main.tables is not None else None
+    tables = index._main.tables
+    assert tables is not None
     print(
-        f"\n## {n:,} codes; Hashwall layout {layout}; built in {build_s:.1f} s; "
-        f"index {index.nbytes / 1e6:.0f} MB (codes, keys, live flags, tables); "
-        f"RSS grew {grown:.0f} MB"
+        f"\n## {n:,} codes; Hashwall slots of {tables.layout.widths} bits, "
+        f"thresholds at 31: {tables.thresholds(31)}, {len(tables._plan(31)[0])} probes a code; "
+        f"built in {build_s:.1f} s; index {index.nbytes / 1e6:.0f} MB "
+        f"({memory(index)} MB); RSS grew {grown:.0f} MB"
     )
+    hashwall = {"Hashwall": index}
+    if args.baseline != "none":
+        bits, slots = (int(v) for v in args.baseline.split("x"))
+        started = time.perf_counter()
+        other = baseline_index(index, (bits,) * slots)
+        assert other._main.tables is not None
+        print(
+            f"baseline: {slots} slots of {bits} bits, thresholds at 31: "
+            f"{other._main.tables.thresholds(31)}, "
+            f"{len(other._main.tables._plan(31)[0])} probes a code; "
+            f"built in {time.perf_counter() - started:.1f} s; "
+            f"tables {other._main.tables.nbytes / 1e6:.0f} MB"
+        )
+        hashwall[f"Hashwall {slots} x {bits} bits"] = other
+        del other
 
     words = codes.view(np.uint64).reshape(n, 4)
     results: dict[str, dict[str, list[float]]] = {}
+    cpu_times: dict[str, dict[str, list[float]]] = {}
 
-    def hw(radius: int, exact: int | None = None) -> Callable[[Check], object]:
-        return lambda check: index.search(check, radius, exact_distance=exact)
+    def hw(ix: BinaryIndex, radius: int, exact: int | None = None) -> Callable[[Check], object]:
+        return lambda check: ix.search(check, radius, exact_distance=exact)
 
     # The first pass over fresh tables ran 1.7x slower than later ones (pages
     # touched for the first time), so every method is timed after one pass.
-    for check in synthetic:
-        index.search(check, 31)
-    results["Hashwall, radius 31 (exact)"] = {
-        "synthetic": time_checks(hw(31), synthetic),
-        "real": time_checks(hw(31), real),
-    }
-    results["Hashwall, radius 51, exact to 31"] = {
-        "synthetic": time_checks(hw(51, 31), synthetic),
-        "real": time_checks(hw(51, 31), real),
-    }
+    for ix in hashwall.values():
+        for check in synthetic:
+            ix.search(check, 31)
+    for radius, exact, label in (
+        (31, None, "radius 31 (exact)"),
+        (51, 31, "radius 51, exact to 31"),
+    ):
+        searches = {name: hw(ix, radius, exact) for name, ix in hashwall.items()}
+        by_kind = {
+            kind: time_alternating(searches, checks)
+            for kind, checks in (("synthetic", synthetic), ("real", real))
+        }
+        for name in hashwall:
+            results[f"{name}, {label}"] = {kind: t[0][name] for kind, t in by_kind.items()}
+            cpu_times[f"{name}, {label}"] = {kind: t[1][name] for kind, t in by_kind.items()}
+    hashwall.clear()
+    gc.collect()
 
     flat = faiss.IndexBinaryFlat(BITS)
     flat.add(codes)
@@ -253,6 +325,15 @@ def main() -> None:
             f"{pct(times['synthetic'], 99):.2f} | {len(times['real'])} | "
             f"{pct(times['real'], 50):.2f} | "
             f"{pct(times['real'], 99):.2f} | {ratio:.1f}x |"
+        )
+    print(
+        "\nThe same Hashwall checks in the thread's CPU time (without waits for a core):\n"
+        "\n| method | synthetic p50 ms | p99 ms | real p50 ms | p99 ms |\n|---|---:|---:|---:|---:|"
+    )
+    for name, times in cpu_times.items():
+        print(
+            f"| {name} | {pct(times['synthetic'], 50):.2f} | {pct(times['synthetic'], 99):.2f} | "
+            f"{pct(times['real'], 50):.2f} | {pct(times['real'], 99):.2f} |"
         )
 
     # Exactness against brute force.

@@ -68,7 +68,7 @@ class _Main:
         codes: U8,
         keys: Keys,
         layout: Layout | None,
-        tables: tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]] | None = None,
+        tables: Mapping[str, npt.NDArray[Any]] | None = None,
         alive: npt.NDArray[np.bool_] | None = None,
     ) -> None:
         self.codes = codes
@@ -82,6 +82,11 @@ class _Main:
         self.tables = (
             MultiIndex(self.codes, layout, tables) if layout is not None and self.rows else None
         )
+        if self.tables is not None and self.tables.order is not None:
+            # The tables hold the codes in their first slot's order (build()
+            # hands them over in it, so this is for other callers).
+            order = self.tables.order
+            self.codes, self.keys, self.alive = self.tables.codes, keys[order], self.alive[order]
         # The Numba scan reads 64-bit words; other widths are scanned by FAISS,
         # over a copy made once here rather than on every search.
         self.flat: faiss.IndexBinaryFlat | None = None
@@ -92,10 +97,14 @@ class _Main:
 
     @classmethod
     def build(cls, bits: int, codes: U8, keys: npt.NDArray[np.int64], radius: int) -> _Main:
-        # A private, writable, NumPy-allocated copy (callers may pass views).
-        owned = np.array(codes, dtype=np.uint8, order="C", copy=True).reshape(-1, bits // 8)
-        layout = Layout.choose(bits, len(owned), radius) if bits % 64 == 0 else None
-        return cls(owned, _compact_keys(keys), layout)
+        codes = np.asarray(codes, dtype=np.uint8).reshape(-1, bits // 8)
+        layout = Layout.choose(bits, len(codes), radius) if bits % 64 == 0 else None
+        if layout is None or not len(codes):
+            # A private, writable, NumPy-allocated copy (callers may pass views).
+            return cls(np.array(codes, order="C", copy=True), _compact_keys(keys), layout)
+        # The copy is made in the tables' order, so they need no second one.
+        order = MultiIndex.sort_order(codes, layout)
+        return cls(codes[order], _compact_keys(keys[order]), layout)
 
     @property
     def nbytes(self) -> int:
@@ -110,7 +119,7 @@ class _Main:
     def search(
         self, queries: U8, radius: int, probe_radius: int | None, threads: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """(query, row, distance) of live rows, deduplicated."""
+        """(query, row, distance) of live rows, each pair once."""
         if not self.rows:
             empty = np.zeros(0, np.int64)
             return empty, empty, empty
@@ -120,14 +129,13 @@ class _Main:
         if use_tables:
             assert self.tables is not None
             q, r, d = self.tables.search(queries, radius, self.alive, probe_radius)
-            # A row found through several slots comes back once per slot.
-            pairs, first = np.unique(q.astype(np.int64) << 32 | r, return_index=True)
-            return pairs >> 32, pairs & 0xFFFFFFFF, d[first].astype(np.int64)
-        if self.flat is None:
+        elif self.flat is None:
             q, r, d = mih.scan(np.ascontiguousarray(queries), self.codes, radius, self.alive)
-            order = np.argsort(q.astype(np.int64) << 32 | r, kind="stable")
-            return q[order].astype(np.int64), r[order].astype(np.int64), d[order].astype(np.int64)
-        return _flat_search(self.flat, queries, radius, self.alive, threads)
+        else:
+            return _flat_search(self.flat, queries, radius, self.alive, threads)
+        # In (query, row) order whichever path found them.
+        order = np.argsort(q.astype(np.int64) << 32 | r)
+        return q[order].astype(np.int64), r[order].astype(np.int64), d[order].astype(np.int64)
 
     def find(self, code: bytes, key: int) -> list[int]:
         """Live rows holding exactly ``code`` for ``key``."""
@@ -432,8 +440,8 @@ class BinaryIndex:
 
     def save(self, directory: Path) -> dict[str, int]:
         """Write the main segment as it is (codes in FAISS's own format, keys, live
-        flags and tables as ``.npy``) and the delta's live codes beside it, so a
-        load needs no rebuild."""
+        flags and the multi-index arrays as ``.npy``) and the delta's live codes
+        beside it, so a load needs no rebuild."""
         with self._lock:
             main = self._main
             alive = main.alive.copy()
@@ -445,12 +453,11 @@ class BinaryIndex:
         del flat
         np.save(directory / "keys.npy", main.keys, allow_pickle=False)
         np.save(directory / "alive.npy", alive, allow_pickle=False)
-        written = {"bits": self.bits, "rows": main.rows, "slots": 0, "slot_bits": 0}
+        written = {"bits": self.bits, "rows": main.rows, "slots": 0}
         if main.tables is not None:
-            np.save(directory / "starts.npy", main.tables.starts, allow_pickle=False)
-            np.save(directory / "rows.npy", main.tables.rows, allow_pickle=False)
+            for name, array in main.tables.arrays().items():
+                np.save(directory / f"{name}.npy", array, allow_pickle=False)
             written["slots"] = main.tables.layout.slots
-            written["slot_bits"] = main.tables.layout.slot_bits
         delta = faiss.IndexBinaryFlat(self.bits)
         delta_keys = np.concatenate([keys for _, keys in parts]) if parts else np.zeros(0, np.int64)
         if len(delta_keys):
@@ -471,11 +478,13 @@ class BinaryIndex:
         layout: Layout | None = None
         tables = None
         if contents.get("slots"):
-            layout = Layout(contents["slots"], contents["slot_bits"])
-            tables = (
-                np.load(directory / "starts.npy", allow_pickle=False),
-                np.load(directory / "rows.npy", allow_pickle=False),
-            )
+            tables = {
+                name: np.load(directory / f"{name}.npy", allow_pickle=False)
+                for name in MultiIndex.ARRAYS
+            }
+            layout = MultiIndex.layout_of(tables)
+            if layout.slots != contents["slots"]:
+                raise ValueError(f"{directory}: expected {contents['slots']} slots")
         main = _Main(codes, keys, layout, tables, alive)
         delta_rows = contents.get("delta_rows", 0)
         delta_flat = _read_flat(directory / "delta.faissindex", self.bits, delta_rows)

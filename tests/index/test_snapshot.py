@@ -174,8 +174,8 @@ def test_a_snapshot_reads_back_into_the_same_index(tmp_path: Path) -> None:
         assert before.tables is not None
         assert after.tables is not None
         assert after.tables.layout == before.tables.layout
-        np.testing.assert_array_equal(after.tables.starts, before.tables.starts)
-        np.testing.assert_array_equal(after.tables.rows, before.tables.rows)
+        for name, array in before.tables.arrays().items():
+            np.testing.assert_array_equal(after.tables.arrays()[name], array)
     assert fresh._hamming["pdq"]._main.keys.dtype == np.int64
     assert fresh._hamming["phash"]._main.keys.dtype == np.uint32
 
@@ -236,7 +236,7 @@ def test_a_snapshot_taken_during_a_merge_holds_the_sealed_codes(
 
 def test_an_empty_index_snapshots_and_loads(tmp_path: Path) -> None:
     path = snapshot.write(tmp_path, make_index(), checkpoint=0)
-    assert not (path / "pdq" / "starts.npy").exists()  # no tables over no codes
+    assert not (path / "pdq" / "slots.npy").exists()  # no tables over no codes
     fresh = make_index()
     loaded = snapshot.read(tmp_path, fresh)
     assert loaded is not None
@@ -256,12 +256,14 @@ def test_files_are_faiss_npy_and_json_never_pickle(tmp_path: Path) -> None:
     files = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
     hamming_files = [
         "alive.npy",
+        "bases.npy",
         "codes.faissindex",
         "delta.faissindex",
         "delta_keys.npy",
         "keys.npy",
+        "offsets.npy",
         "rows.npy",
-        "starts.npy",
+        "slots.npy",
     ]
     assert files == sorted(
         ["manifest.json", "sha256/codes.npy", "sha256/keys.npy"]
@@ -386,12 +388,37 @@ def drop_a_row(name: str) -> Callable[[Path], None]:
     return damage
 
 
+def edit_array(name: str, change: Callable[[Any], Any]) -> Callable[[Path], None]:
+    """Damage that keeps the file a well-formed array of the same shape and type."""
+
+    def damage(path: Path) -> None:
+        array = np.load(path / name, allow_pickle=False)
+        np.save(path / name, change(array).astype(array.dtype), allow_pickle=False)
+
+    return damage
+
+
+def reverse_codes(signal: str) -> Callable[[Path], None]:
+    """The main segment's codes, well-formed but no longer in the tables' order."""
+
+    def damage(path: Path) -> None:
+        name = str(path / signal / "codes.faissindex")
+        stored = faiss.read_index_binary(name)
+        codes = faiss.vector_to_array(stored.xb).reshape(stored.ntotal, -1)  # type: ignore[attr-defined]
+        reversed_ = faiss.IndexBinaryFlat(stored.d)
+        reversed_.add(codes[::-1].copy())
+        faiss.write_index_binary(reversed_, name)
+
+    return damage
+
+
 def remove(name: str) -> Callable[[Path], None]:
     return lambda path: (path / name).unlink()
 
 
 DAMAGE = [
-    pytest.param(edit_manifest(lambda m: m.update(version=2)), id="wrong-version"),
+    pytest.param(edit_manifest(lambda m: m.update(version=1)), id="version-1-tables"),
+    pytest.param(edit_manifest(lambda m: m.update(version=3)), id="unknown-version"),
     pytest.param(edit_manifest(lambda m: m.update(format="other")), id="wrong-format"),
     pytest.param(edit_manifest(lambda m: m.pop("signals")), id="no-signals"),
     pytest.param(edit_manifest(lambda m: m.pop("checkpoint")), id="no-checkpoint"),
@@ -409,7 +436,18 @@ DAMAGE = [
     pytest.param(truncate("pdq/keys.npy"), id="truncated-pdq-keys"),
     pytest.param(drop_a_row("pdq/keys.npy"), id="pdq-keys-row-count"),
     pytest.param(drop_a_row("pdq/alive.npy"), id="pdq-alive-row-count"),
-    pytest.param(drop_a_row("pdq/starts.npy"), id="pdq-tables-shape"),
+    pytest.param(drop_a_row("pdq/bases.npy"), id="pdq-tables-shape"),
+    pytest.param(drop_a_row("pdq/slots.npy"), id="pdq-slot-count"),
+    pytest.param(edit_array("pdq/slots.npy", lambda a: a + [1, 0]), id="pdq-slot-widths"),
+    pytest.param(edit_array("pdq/bases.npy", lambda a: a + 1), id="pdq-bases-out-of-range"),
+    pytest.param(
+        edit_array("pdq/offsets.npy", lambda a: a[::-1].copy()), id="pdq-offsets-out-of-order"
+    ),
+    pytest.param(edit_array("pdq/rows.npy", lambda a: a + 1), id="pdq-rows-out-of-range"),
+    pytest.param(reverse_codes("pdq"), id="pdq-codes-out-of-order"),
+    pytest.param(
+        edit_manifest(lambda m: m["signals"]["pdq"].update(slots=3)), id="pdq-slots-in-manifest"
+    ),
     pytest.param(drop_a_row("pdq/delta_keys.npy"), id="pdq-delta-keys-row-count"),
     pytest.param(remove("pdq/rows.npy"), id="pdq-tables-missing"),
     pytest.param(
