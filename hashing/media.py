@@ -9,6 +9,7 @@ content type are never consulted: a video named ``.jpg`` is a video.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from enum import StrEnum
 
@@ -102,5 +103,15 @@ def is_animated(data: bytes) -> bool:
                 if im.format not in ("GIF", "WEBP", "PNG", "AVIF"):
                     return False
                 return bool(getattr(im, "is_animated", False))
-    except (Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError, RuntimeError):
+    except (
+        Image.DecompressionBombError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        EOFError,
+        RuntimeError,
+        # Pillow reads a damaged second GIF frame's descriptor past the end of the data.
+        IndexError,
+        struct.error,
+    ):
         return False
