@@ -287,3 +287,28 @@ def test_index_behaves_like_a_dict_of_owners(
     for code in POOL:
         assert index.owners(code) == model.get(code, set())
     assert as_set(index.search(queries, radius)) == oracle(model, queries, radius)
+
+
+def test_exact_lookups_in_the_unmerged_delta_equal_brute_force() -> None:
+    """Radius 0 in the delta goes through its hash table, not a scan: the same
+    answers, for codes held by several keys, removed ones and repeated queries."""
+    rng = np.random.default_rng(17)
+    index = BinaryIndex(256, merge_threshold=1 << 30)
+    codes = [c.tobytes() for c in random_codes(rng, 400, 256)]
+    model: dict[bytes, set[int]] = {}
+    for key, code in enumerate(codes):
+        index.add(code, key)
+        model.setdefault(code, set()).add(key)
+    for key, code in enumerate(codes[:50]):  # a second owner for some codes
+        index.add(code, 1000 + key)
+        model[code].add(1000 + key)
+    for key, code in enumerate(codes[25:75], start=25):  # and some owners gone
+        index.remove(code, key)
+        model[code].discard(key)
+        if not model[code]:
+            del model[code]
+    index.add(codes[30], 30)  # back again after its removal
+    model.setdefault(codes[30], set()).add(30)
+    queries = codes[::3] + [c.tobytes() for c in random_codes(rng, 50, 256)] + codes[:5]
+    assert as_set(index.search(queries, 0)) == oracle(model, queries, 0)
+    assert len(index) == sum(len(keys) for keys in model.values())
