@@ -372,6 +372,22 @@ class BinaryIndex:
     def owners(self, code: bytes) -> frozenset[int]:
         return frozenset(hit.key for hit in self.search([code], 0))
 
+    def contains(self, codes: Sequence[bytes]) -> npt.NDArray[np.bool_]:
+        """For each of ``codes``, whether some key holds exactly it: a search at
+        radius 0 that makes no :class:`Hit` per match (an import asks this of
+        millions of codes, most of them held when a list is imported again)."""
+        found = np.zeros(len(codes), np.bool_)
+        if not codes:
+            return found
+        matrix = self._matrix(codes)
+        with self._lock:
+            main, segments = self._main, [d for d in (self._sealed, self._delta) if d is not None]
+            for delta in segments:
+                if len(delta):
+                    found[delta.search(matrix, 0, self.threads)[0]] = True
+        found[main.search(matrix, 0, None, self.threads)[0]] = True
+        return found
+
     # Searching
 
     def search(

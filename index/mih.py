@@ -359,11 +359,15 @@ class MultiIndex:
         """
         probe = radius if probe_radius is None else min(radius, probe_radius)
         masks = flip_masks(self.layout.slot_bits, self.layout.flips(probe))
+        # An exact match agrees on every slot, so at radius 0 one slot finds it:
+        # a slot's worth of probes and candidates instead of all of them (exact
+        # lookups: an index add checking what it holds, an import's held hashes).
+        slots = 1 if radius == 0 else self.layout.slots
         return _search(
             np.ascontiguousarray(queries),
             self.codes,
-            self.starts,
-            self.rows,
+            self.starts[:slots],
+            self.rows[:slots],
             masks,
             self.layout.slot_bits,
             radius,
