@@ -22,9 +22,28 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.services.items import load_index
 from app.services.sync import IndexFollower, feed_position, feed_window
+from app.settings import Settings
+from hashing.types import Signal
 from index import HashIndex, snapshot
 
 log = logging.getLogger(__name__)
+
+
+def new_index(settings: Settings | None = None) -> HashIndex:
+    """An empty index shaped by ``settings``: a Hamming index per perceptual
+    signal, an exact one per digest."""
+    settings = settings or Settings()
+    return HashIndex(
+        hamming={s.value: s.bits for s in Signal if s.perceptual},
+        exact=[s.value for s in Signal if not s.perceptual],
+        threads=settings.faiss_threads,
+        # The tables are shaped for the block distances, where every match must be found.
+        radius={
+            Signal.PDQ.value: settings.index_exact_distance or settings.pdq_block_distance,
+            Signal.PHASH.value: settings.phash_corroboration_distance,
+        },
+        merge_threshold=settings.index_merge_threshold,
+    )
 
 
 @dataclass(frozen=True, slots=True)
