@@ -249,6 +249,9 @@ NO_MERGE = 2**62
 """Merge threshold of the command's index: it is only asked exact questions, which
 the unmerged additions answer as fast (a merge of millions of codes costs seconds
 of CPU the import can use)."""
+SNAPSHOT_AFTER_REPLAY_SECONDS = 2.0
+"""A replay of the change feed longer than this (a snapshot older than imports
+made since) is followed by a fresh snapshot, so the next command need not redo it."""
 FEED_POLL_SECONDS = 1.0
 """How often the command applies the change feed to its index while importing, so
 hashes registered or deactivated meanwhile through a server count."""
@@ -266,21 +269,25 @@ class ImportIndex:
     seconds: float
     """Load and replay."""
     snapshot_seconds: float | None = None
-    """Writing a snapshot after a load from the database; None when none was written."""
+    """Writing a snapshot after the load; None when none was written."""
 
 
 def load_import_index(engine: Engine, settings: Settings) -> ImportIndex:
     """Load the index as a server starts: the newest snapshot plus the change feed,
-    or else every active hash from the database (then a snapshot is written, as a
-    server does, so the next import or start reads it)."""
+    or else every active hash from the database. After a load from the database
+    or a long replay a snapshot is written, as a server would, so the next
+    import or start reads it rather than doing the same again."""
     started = time.perf_counter()
     sessions = db.make_sessionmaker(engine)
     index = new_index(settings.model_copy(update={"index_merge_threshold": NO_MERGE}))
     startup = load(sessions, index, settings.snapshot_dir)
     follower = IndexFollower(sessions, index, startup.checkpoint, startup.applied)
+    replay_started = time.perf_counter()
     replayed = follower.poll()
+    replay_seconds = time.perf_counter() - replay_started
     loaded = ImportIndex(index, follower, startup, replayed, time.perf_counter() - started)
-    if startup.source == "database" and settings.index_snapshot_seconds:
+    stale = startup.source == "database" or replay_seconds > SNAPSHOT_AFTER_REPLAY_SECONDS
+    if stale and settings.index_snapshot_seconds:
         started = time.perf_counter()
         position, applied = follower.window()
         if write_snapshot(settings.snapshot_dir, index, position, applied) is not None:

@@ -1,23 +1,26 @@
 """Speed of bulk hash-list import, through the code path of ``hashwall import``.
 
-Writes N random PDQ hashes (1,000,000 by default) as a hash list, then for a
-fresh SQLite file and a fresh PostgreSQL schema (on the test server at
-127.0.0.1:5432), optionally already holding ``--prefill`` items, imports it
-twice with :func:`app.cli.run_import`: the first run stores every hash (one
-item each, the hash inline, one change-feed row per batch), the second finds
-every hash already held and adds nothing (the idempotent path). Each run first
-loads the index as the command does (from the database when there is no
-snapshot, then from the snapshot the first run wrote plus the change feed).
+Writes ``--files`` lists of N random PDQ hashes (1 x 1,000,000 by default), then
+for a fresh SQLite file and a fresh PostgreSQL schema (on the test server at
+127.0.0.1:5432) per ``--prefill`` count (items put in the database first)
+imports each list in turn with :func:`app.cli.run_import`, then the last one
+again: the first runs store every hash (one item each, the hash inline, one
+change-feed row per batch), the last finds every hash already held and adds
+nothing (the idempotent path). Each run first loads the index as the command
+does (from the database when there is no snapshot, else from the snapshot plus
+the change feed; a snapshot is written after a load from the database or a
+long replay).
 
 Prints, per run: new hashes (lines) per second of the import itself, its
-seconds, the index load's source and seconds, and the database's size.
+seconds, the index load's source and seconds, and the database's size (SQLite:
+after a checkpoint that empties the write-ahead log).
 
 The prefill writes items shaped as an import writes them (inline PDQ, one
 ``add_range`` row per 20,000) straight through the driver: it is set-up, not
 the measured path.
 
-    .venv/bin/python -m bench.import_speed [--lines 1000000] [--format csv]
-        [--databases sqlite,postgresql] [--batch-size N] [--prefill 5000000]
+    .venv/bin/python -m bench.import_speed [--lines 1000000] [--files 1] [--format csv]
+        [--databases sqlite,postgresql] [--batch-size N] [--prefill 0,5000000]
 """
 
 from __future__ import annotations
@@ -125,6 +128,8 @@ def fresh(kind: str, root: Path) -> Iterator[Settings]:
 
 def size_mb(engine: Engine, root: Path) -> float:
     if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:  # the write-ahead log folded in and emptied
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         return sum(p.stat().st_size for p in root.glob("bench.db*")) / 1e6
     with engine.connect() as conn:
         total = conn.scalar(
@@ -137,64 +142,89 @@ def size_mb(engine: Engine, root: Path) -> float:
     return float(total or 0) / 1e6
 
 
+def run_imports(
+    kind: str, root: Path, sources: list[Path], prefill_count: int, args: argparse.Namespace
+) -> None:
+    """Into one fresh database holding ``prefill_count`` items: each file once,
+    then the last one again."""
+    fmt = Format(args.format)
+    (root / kind).mkdir(parents=True, exist_ok=True)
+    with fresh(kind, root / kind) as settings:
+        db.upgrade(settings)
+        engine = db.make_engine(settings)
+        if prefill_count:
+            started = time.perf_counter()
+            prefill(engine, prefill_count, args.seed + 100)
+            print(
+                f"{kind:10} prefilled {prefill_count:,} items in "
+                f"{time.perf_counter() - started:.0f} s "
+                f"({size_mb(engine, root / kind):,.0f} MB)",
+                flush=True,
+            )
+        batch = args.batch_size or DEFAULT_BATCH
+        options = ImportOptions(fmt, Category.NCII, operator="bench", batch_size=batch)
+        held = prefill_count
+        for label, source in [
+            *((f"file {i + 1}", source) for i, source in enumerate(sources)),
+            ("same file again", sources[-1]),
+        ]:
+            run = run_import(
+                engine, settings, source, options, root / "rejected.csv", progress=False
+            )
+            s = run.summary
+            loaded = run.index
+            written = (
+                f"; snapshot written in {loaded.snapshot_seconds:.1f} s"
+                if loaded.snapshot_seconds is not None
+                else ""
+            )
+            print(
+                f"{kind:10} {label:16} into {held:>10,} {s.lines_this_run / s.seconds:>9,.0f} "
+                f"lines/s ({s.seconds:5.1f} s; added {s.added_this_run:,}, already present "
+                f"{s.already_present:,}); index from the {loaded.startup.source} in "
+                f"{loaded.seconds:.1f} s ({loaded.startup.rows:,} hashes, "
+                f"{loaded.replayed:,} changes replayed{written}); load average "
+                f"{os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+            held += s.added_this_run
+        print(f"{kind:10} database size {size_mb(engine, root / kind):,.0f} MB", flush=True)
+        engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--format", choices=[f.value for f in Format], default="csv")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--prefill", type=int, default=0, help="items in the database first")
+    parser.add_argument(
+        "--prefill",
+        default="0",
+        help="items already in the database, comma-separated for one database each: 0,5000000",
+    )
+    parser.add_argument("--files", type=int, default=1, help="different files imported in turn")
     parser.add_argument("--seed", type=int, default=6)
-    parser.add_argument("--tmp", default=None, help="where the file and SQLite database go")
+    parser.add_argument("--tmp", default=None, help="where the files and SQLite databases go")
     args = parser.parse_args()
     fmt = Format(args.format)
-    load = os.getloadavg()
+    prefills = [int(p) for p in args.prefill.split(",")]
     print(
-        f"{args.lines:,} random PDQ hashes, format {fmt.value}, into databases holding "
-        f"{args.prefill:,} items; load average {load[0]:.2f}"
+        f"{args.files} x {args.lines:,} random PDQ hashes, format {fmt.value}, into databases "
+        f"holding {', '.join(f'{p:,}' for p in prefills)} items; load average "
+        f"{os.getloadavg()[0]:.2f}"
     )
     with tempfile.TemporaryDirectory(prefix="hw-import-", dir=args.tmp) as tmp:
         root = Path(tmp)
-        source = root / f"list.{fmt.value}"
-        write_list(source, args.lines, fmt, args.seed)
-        print(f"file: {source.stat().st_size / 1e6:.1f} MB")
+        sources = []
+        for i in range(args.files):
+            source = root / f"list{i}.{fmt.value}"
+            write_list(source, args.lines, fmt, args.seed + i)
+            sources.append(source)
+        print(f"files: {sources[0].stat().st_size / 1e6:.1f} MB each")
         for kind in args.databases.split(","):
-            (root / kind).mkdir(exist_ok=True)
-            with fresh(kind, root / kind) as settings:
-                db.upgrade(settings)
-                engine = db.make_engine(settings)
-                if args.prefill:
-                    started = time.perf_counter()
-                    prefill(engine, args.prefill, args.seed + 1)
-                    print(
-                        f"{kind:10} prefilled {args.prefill:,} items in "
-                        f"{time.perf_counter() - started:.0f} s "
-                        f"({size_mb(engine, root / kind):,.0f} MB)"
-                    )
-                batch = args.batch_size or DEFAULT_BATCH
-                options = ImportOptions(fmt, Category.NCII, operator="bench", batch_size=batch)
-                for label in ("first import", "same file again"):
-                    run = run_import(
-                        engine, settings, source, options, root / "rejected.csv", progress=False
-                    )
-                    s = run.summary
-                    loaded = run.index
-                    written = (
-                        f"; snapshot written in {loaded.snapshot_seconds:.1f} s"
-                        if loaded.snapshot_seconds is not None
-                        else ""
-                    )
-                    print(
-                        f"{kind:10} {label:16} {s.lines_this_run / s.seconds:>9,.0f} lines/s "
-                        f"({s.seconds:6.1f} s; added {s.added_this_run:,}, already present "
-                        f"{s.already_present:,}; batch {batch:,}); index from the "
-                        f"{loaded.startup.source} in {loaded.seconds:.1f} s "
-                        f"({loaded.startup.rows:,} hashes, {loaded.replayed:,} changes "
-                        f"replayed{written})",
-                        flush=True,
-                    )
-                print(f"{kind:10} database size {size_mb(engine, root / kind):,.0f} MB")
-                engine.dispose()
+            for n, count in enumerate(prefills):
+                run_imports(kind, root / f"{n}", sources, count, args)
 
 
 if __name__ == "__main__":
