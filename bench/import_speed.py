@@ -11,6 +11,9 @@ does (from the database when there is no snapshot, else from the snapshot plus
 the change feed; a snapshot is written after a load from the database or a
 long replay).
 
+With ``--upload``, a new list of the same size is then sent to ``POST /import``
+of a real ``hashwall serve`` on the same database.
+
 Prints, per run: new hashes (lines) per second of the import itself, its
 seconds, the index load's source and seconds, and the database's size (SQLite:
 after a checkpoint that empties the write-ahead log).
@@ -20,7 +23,7 @@ The prefill writes items shaped as an import writes them (inline PDQ, one
 the measured path.
 
     .venv/bin/python -m bench.import_speed [--lines 1000000] [--files 1] [--format csv]
-        [--databases sqlite,postgresql] [--batch-size N] [--prefill 0,5000000]
+        [--databases sqlite,postgresql] [--batch-size N] [--prefill 0,5000000] [--upload]
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ import argparse
 import json
 import os
 import random
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,6 +42,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import numpy as np
 from sqlalchemy import Engine, text
 
@@ -47,6 +54,7 @@ from app.services.hashlists.importer import DEFAULT_BATCH, ImportOptions
 from app.settings import Settings
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+HASHWALL = str(Path(sys.executable).parent / "hashwall")
 PREFILL_BATCH = 20_000
 
 
@@ -190,6 +198,68 @@ def run_imports(
             held += s.added_this_run
         print(f"{kind:10} database size {size_mb(engine, root / kind):,.0f} MB", flush=True)
         engine.dispose()
+        if args.upload:
+            upload(kind, settings, root / kind, args)
+
+
+def upload(kind: str, settings: Settings, root: Path, args: argparse.Namespace) -> None:
+    """``POST /import`` of a new list to a real server on this database: lines per
+    second of the whole request (upload spooled to disk, digest, import)."""
+    source = root / f"upload.{args.format}"
+    write_list(source, args.lines, Format(args.format), args.seed + 1000)
+    env = {
+        **os.environ,
+        "HASHWALL_DATA_DIR": str(settings.data_dir),
+        "HASHWALL_DATABASE_URL": settings.effective_database_url,
+    }
+    key = subprocess.run(
+        [HASHWALL, "keys", "create", "--name", "bench-admin", "--scopes", "admin"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (root / "server.log").open("ab")
+    server = subprocess.Popen(
+        [HASHWALL, "serve", "--port", str(port), "--no-migrate"], env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.2)
+        with source.open("rb") as body:
+            started = time.perf_counter()
+            response = httpx.post(
+                f"{url}/import",
+                files={"file": (source.name, body)},
+                data={"format": args.format, "category": "ncii"},
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=1800,
+            )
+            seconds = time.perf_counter() - started
+        response.raise_for_status()
+        result = response.json()
+        print(
+            f"{kind:10} POST /import     {result['lines'] / seconds:>9,.0f} lines/s "
+            f"({seconds:5.1f} s for the request; added {result['added']:,}); load average "
+            f"{os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        log.close()
 
 
 def main() -> None:
@@ -206,6 +276,9 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=1, help="different files imported in turn")
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--tmp", default=None, help="where the files and SQLite databases go")
+    parser.add_argument(
+        "--upload", action="store_true", help="then POST /import a new list to a real server"
+    )
     args = parser.parse_args()
     fmt = Format(args.format)
     prefills = [int(p) for p in args.prefill.split(",")]

@@ -257,22 +257,38 @@ def test_text_fields_with_tabs_backslashes_and_quotes_are_stored_as_given(
     case = 'C\t1 \\N "x" ü'
     values = hexes(4)
     if uniform:
-        rows = [f"pdq,{v}" for v in values]
-        path = csv_file(tmp_path / "u.csv", rows, header="signal,hash")
+        rows = [f"pdq,{v},77" for v in values]
+        path = csv_file(tmp_path / "u.csv", rows, header="signal,hash,quality")
     else:
         quoted = '"' + case.replace('"', '""') + '"'
         rows = [f"pdq,{v},csam,{quoted},{i * 10}" for i, v in enumerate(values)]
         path = csv_file(tmp_path / "p.csv", rows, header="signal,hash,category,case_ref,quality")
+    before = utcnow()
     import_hash_list(engine, path, options(case_ref=case, operator="op\\\t1"), new_index(settings))
     with engine.connect() as conn:
         got = conn.execute(
             select(
-                Item.case_ref, Item.created_by, Item.category, Item.quality, Item.hash_value
+                Item.case_ref,
+                Item.created_by,
+                Item.category,
+                Item.quality,
+                Item.hash_value,
+                Item.hash_signal,
+                Item.media_type,
+                Item.created_at,
+                Item.active,
+                Item.note,
             ).order_by(Item.id)
         ).all()
     assert [(r.case_ref, r.created_by) for r in got] == [(case, "op\\\t1")] * 4
     assert [r.hash_value.hex() for r in got] == values
-    if not uniform:
+    assert {(r.hash_signal, r.media_type, r.active, r.note) for r in got} == {
+        ("pdq", "hashes", True, None)
+    }
+    assert all(before <= r.created_at <= utcnow() for r in got)
+    if uniform:
+        assert [(r.category, r.quality) for r in got] == [("ncii", 77)] * 4
+    else:
         assert [(r.category, r.quality) for r in got] == [("csam", i * 10) for i in range(4)]
 
 
