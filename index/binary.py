@@ -299,9 +299,9 @@ class BinaryIndex:
             return self._main.nbytes + delta
 
     def _matrix(self, codes: Sequence[bytes]) -> U8:
-        for code in codes:
-            if len(code) != self.code_bytes:
-                raise ValueError(f"expected a {self.bits}-bit code, got {len(code) * 8} bits")
+        if set(map(len, codes)) - {self.code_bytes}:  # one pass in C, not a Python loop
+            wrong = next(len(code) for code in codes if len(code) != self.code_bytes)
+            raise ValueError(f"expected a {self.bits}-bit code, got {wrong * 8} bits")
         return np.frombuffer(b"".join(codes), dtype=np.uint8).reshape(len(codes), self.code_bytes)
 
     # Changes

@@ -66,14 +66,25 @@ class CodeSet:
         if not codes or not self._runs:
             return found
         matrix = self._matrix(codes)
+        # Sorted queries make the binary searches walk each run in order.
         prefix = self._prefix(matrix)
+        order = np.argsort(prefix, kind="stable")
+        prefix, matrix = prefix[order], matrix[order]
+        hit = np.zeros(len(codes), np.bool_)
         for prefixes, stored in self._runs:
-            low = np.searchsorted(prefixes, prefix, "left")
-            high = np.searchsorted(prefixes, prefix, "right")
-            # Nearly always at most one stored code shares a query's prefix.
-            one = np.nonzero(high - low == 1)[0]
-            found[one] |= (stored[low[one]] == matrix[one]).all(axis=1)
-            for query in np.nonzero(high - low > 1)[0]:
-                same = stored[low[query] : high[query]] == matrix[query]
-                found[query] |= bool(same.all(axis=1).any())
+            low = np.searchsorted(prefixes, prefix)
+            inside = low < len(prefixes)
+            same = np.zeros(len(codes), np.bool_)
+            same[inside] = prefixes[low[inside]] == prefix[inside]
+            # Nearly always at most one stored code has a query's prefix.
+            rows = np.nonzero(same)[0]
+            hit[rows] |= (stored[low[rows]] == matrix[rows]).all(axis=1)
+            after = low + 1
+            more = same & (after < len(prefixes))
+            more[more] = prefixes[after[more]] == prefix[more]
+            for query in np.nonzero(more & ~hit)[0]:
+                end = np.searchsorted(prefixes, prefix[query], "right")
+                run = stored[low[query] : end] == matrix[query]
+                hit[query] = bool(run.all(axis=1).any())
+        found[order] = hit
         return found
