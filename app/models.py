@@ -90,7 +90,9 @@ class Item(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     media_type: Mapped[str] = mapped_column(String(20))
-    category: Mapped[str] = mapped_column(String(30), index=True)
+    category: Mapped[str] = mapped_column(String(30))
+    """No index, as for ``active``: the report counts by category within a span of
+    creation times and a filtered export sorts every item, both whole scans."""
     case_ref: Mapped[str | None] = mapped_column(String(200))
     note: Mapped[str | None] = mapped_column(Text)
     quality: Mapped[int | None] = mapped_column(Integer)
@@ -100,8 +102,9 @@ class Item(Base):
     keyframes: Mapped[int | None] = mapped_column(Integer)
     """Keyframes stored, for a clip."""
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    """No index: nearly every item is active, so no query is helped by one, and
-    keeping it cost a bulk import on PostgreSQL a third of its server time."""
+    """No index: nearly every item is active, so no query is helped by one. The
+    two indexes this column and ``category`` had cost a bulk import on
+    PostgreSQL more than half of its server CPU (docs/benchmarks.md)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(100))
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -372,7 +372,8 @@ def test_databases_made_before_migrate_and_migrate_back(database_url: str, tmp_p
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT setval(pg_get_serial_sequence('items', 'id'), 1)"))
     db.upgrade(settings)
-    assert "ix_items_active" not in {ix["name"] for ix in inspect(engine).get_indexes("items")}
+    indexes = {ix["name"] for ix in inspect(engine).get_indexes("items")}
+    assert not indexes & {"ix_items_active", "ix_items_category"}
     imported = hexes(3)
     path = csv_file(
         tmp_path / "l.csv", [f"pdq,{v}" for v in [value, *imported]], header="signal,hash"
@@ -401,7 +402,8 @@ def test_databases_made_before_migrate_and_migrate_back(database_url: str, tmp_p
     assert adds == [1, 2, 4]
     assert ranges == 0
     assert "hash_value" not in columns
-    assert "ix_items_active" in {ix["name"] for ix in inspect(engine).get_indexes("items")}
+    indexes = {ix["name"] for ix in inspect(engine).get_indexes("items")}
+    assert {"ix_items_active", "ix_items_category"} <= indexes
     engine.dispose()
     db.upgrade(settings)
     engine = db.make_engine(settings)
