@@ -393,7 +393,7 @@ def import_command(
         str | None, typer.Option(help="who imports, for the audit trail; default: cli:<login>")
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(min=1, help="lines per transaction (default by database)")
+        int | None, typer.Option(min=1, help="lines per transaction (default 20,000)")
     ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:

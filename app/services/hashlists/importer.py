@@ -503,10 +503,6 @@ def _all_equal(first: object, items: Iterable[object]) -> bool:
     return all(map(eq, repeat(first), items))
 
 
-def default_batch(dialect: str) -> int:  # noqa: ARG001 (the same on every database now)
-    return DEFAULT_BATCH
-
-
 # SQLite settings of the import's own connection, restored when it is done.
 _SQLITE_PRAGMAS = {"cache_size": -131_072}
 
