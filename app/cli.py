@@ -9,6 +9,8 @@ import json
 import os
 import shutil
 import sys
+import time
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from types import TracebackType
@@ -34,18 +36,22 @@ from app.observability import logging_config
 from app.schemas import Category, HashListFormat
 from app.services import keys
 from app.services.hashlists.exporter import export_hash_list
-from app.services.hashlists.formats import HashListError, Rejection
+from app.services.hashlists.formats import HashListError, LineReader, Rejection, parse
 from app.services.hashlists.importer import (
+    Committed,
     Hooks,
     ImportConflict,
     ImportOptions,
     ImportSummary,
     import_hash_list,
 )
+from app.services.index_store import Startup, load, new_index, write_snapshot
 from app.services.report import annual_report
 from app.services.retention import purge_events, retention_cutoff
+from app.services.sync import IndexFollower
 from app.settings import Settings
 from hashing.types import Signal
+from index import HashIndex
 
 cli = typer.Typer(
     help="Hashwall: re-upload prevention service.",
@@ -249,19 +255,101 @@ class RejectionReport:
             self._file.close()
 
 
+NO_MERGE = 2**62
+"""Merge threshold of the command's index: it is only asked exact questions, which
+the unmerged additions answer as fast (a merge of millions of codes costs seconds
+of CPU the import can use)."""
+SNAPSHOT_AFTER_REPLAY_SECONDS = 2.0
+"""A replay of the change feed longer than this (a snapshot older than imports
+made since) is followed by a fresh snapshot, so the next command need not redo it."""
+FEED_POLL_SECONDS = 1.0
+"""How often the command applies the change feed to its index while importing, so
+hashes registered or deactivated meanwhile through a server count."""
+
+
+@dataclass
+class ImportIndex:
+    """The index ``hashwall import`` asks which hashes are held, as a server loads it."""
+
+    index: HashIndex
+    follower: IndexFollower
+    startup: Startup
+    replayed: int
+    """Changes of the feed applied after the load."""
+    seconds: float
+    """Load and replay."""
+    snapshot_seconds: float | None = None
+    """Writing a snapshot after the load; None when none was written."""
+
+
+def load_import_index(engine: Engine, settings: Settings) -> ImportIndex:
+    """Load the index as a server starts: the newest snapshot plus the change feed,
+    or else every active hash from the database. After a load from the database
+    or a long replay a snapshot is written, as a server would, so the next
+    import or start reads it rather than doing the same again."""
+    started = time.perf_counter()
+    sessions = db.make_sessionmaker(engine)
+    index = new_index(settings.model_copy(update={"index_merge_threshold": NO_MERGE}))
+    startup = load(sessions, index, settings.snapshot_dir)
+    follower = IndexFollower(sessions, index, startup.checkpoint, startup.applied)
+    replay_started = time.perf_counter()
+    replayed = follower.poll()
+    replay_seconds = time.perf_counter() - replay_started
+    loaded = ImportIndex(index, follower, startup, replayed, time.perf_counter() - started)
+    stale = startup.source == "database" or replay_seconds > SNAPSHOT_AFTER_REPLAY_SECONDS
+    if stale and settings.index_snapshot_seconds:
+        started = time.perf_counter()
+        position, applied = follower.window()
+        if write_snapshot(settings.snapshot_dir, index, position, applied) is not None:
+            loaded.snapshot_seconds = time.perf_counter() - started
+    return loaded
+
+
+class _FeedPoll:
+    """Applies the change feed to the command's index at most once a ``seconds``."""
+
+    def __init__(self, follower: IndexFollower, seconds: float) -> None:
+        self.follower = follower
+        self.seconds = seconds
+        self.last = time.monotonic()
+
+    def __call__(self) -> None:
+        if time.monotonic() - self.last >= self.seconds:
+            self.follower.poll()
+            self.last = time.monotonic()
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRun:
+    summary: ImportSummary
+    reported: int
+    """Lines in the rejection report."""
+    index: ImportIndex
+
+
 def run_import(
     engine: Engine,
+    settings: Settings,
     path: Path,
     options: ImportOptions,
     report: Path,
     *,
     progress: bool = True,
     max_batches: int | None = None,
-) -> tuple[ImportSummary, int]:
-    """What ``hashwall import`` does: the import with a progress bar on stderr
-    and the rejected lines in ``report``; returns the summary and the number of
-    lines in the report. The benchmark runs imports through here too."""
+) -> ImportRun:
+    """What ``hashwall import`` does: load the index, then the import with a
+    progress bar on stderr and the rejected lines in ``report``. The benchmark
+    runs imports through here too."""
     console = Console(stderr=True)
+    with path.open("rb") as stream:
+        # A file that cannot be read at all fails before the index is loaded.
+        next(parse(options.fmt, LineReader(stream)), None)
+    loaded = load_import_index(engine, settings)
+    if progress:
+        console.print(
+            f"index loaded from the {loaded.startup.source} in {loaded.seconds:.1f} s: "
+            f"{loaded.startup.rows:,} hashes, {loaded.replayed:,} changes replayed"
+        )
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -271,13 +359,24 @@ def run_import(
         console=console,
         disable=not progress,
     )
+    follower = loaded.follower
+
+    def committed(batch: Committed) -> None:
+        # Its hashes are in the import's own record; the follower need not read them.
+        follower.skip(batch.change_id)
+
     with bar, RejectionReport(report) as rejections:
         task = bar.add_task(f"importing {path.name}", total=path.stat().st_size)
         hooks = Hooks(
-            rejected=rejections, progress=lambda position: bar.update(task, completed=position)
+            rejected=rejections,
+            committed=committed,
+            progress=lambda position: bar.update(task, completed=position),
+            between=_FeedPoll(follower, FEED_POLL_SECONDS),
         )
-        summary = import_hash_list(engine, path, options, hooks, max_batches=max_batches)
-    return summary, rejections.count
+        summary = import_hash_list(
+            engine, path, options, loaded.index, hooks, max_batches=max_batches
+        )
+    return ImportRun(summary, rejections.count, loaded)
 
 
 def _operator() -> str:
@@ -304,13 +403,15 @@ def import_command(
         str | None, typer.Option(help="who imports, for the audit trail; default: cli:<login>")
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(min=1, help="lines per transaction (default by database)")
+        int | None, typer.Option(min=1, help="lines per transaction (default 20,000)")
     ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Import a hash list: one item per hash, skipping hashes already held.
 
-    Rerunning the same command after an interruption resumes after the last
+    Which hashes are held is asked of the index, loaded first as a server loads
+    it (the newest snapshot and the change feed, or else the database). Rerunning
+    the same command after an interruption resumes after the last
     committed line; rerunning it after it finished adds nothing.
     """
     if case_ref is not None and len(case_ref) > 200:
@@ -328,7 +429,7 @@ def import_command(
         batch_size=batch_size,
     )
     try:
-        summary, reported = run_import(engine, file, options, report_path, progress=progress)
+        run = run_import(engine, settings, file, options, report_path, progress=progress)
     except HashListError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -337,13 +438,15 @@ def import_command(
         raise typer.Exit(1) from exc
     finally:
         engine.dispose()
+    summary = run.summary
     resumed = f", resumed after line {summary.resumed_from:,}" if summary.resumed_from else ""
     rate = summary.lines_this_run / summary.seconds if summary.seconds else 0.0
     print(
         f"{file}: {summary.lines:,} lines, {summary.added:,} added, "
         f"{summary.already_present:,} already present, {summary.rejected:,} rejected"
-        + (f" (lines and reasons in {report_path})" if reported else "")
-        + f"; {summary.seconds:.1f} s, {rate:,.0f} lines/s{resumed}"
+        + (f" (lines and reasons in {report_path})" if run.reported else "")
+        + f"; {summary.seconds:.1f} s, {rate:,.0f} lines/s{resumed}; "
+        f"index loaded from the {run.index.startup.source} in {run.index.seconds:.1f} s"
     )
 
 

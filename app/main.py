@@ -30,32 +30,15 @@ from app.routers import (
     register,
     stats,
 )
-from app.services.index_store import IndexRunner
+from app.services.index_store import IndexRunner, new_index
 from app.services.retention import RetentionKeeper
 from app.services.uploads import clear_spool
 from app.settings import Settings
 from app.state import AppState
 from hashing.clip import ClipLimits
 from hashing.decode import DecodeLimits
-from hashing.types import Signal
-from index import HashIndex
 
 STATIC = Path(__file__).resolve().parent / "static"
-
-
-def new_index(settings: Settings | None = None) -> HashIndex:
-    settings = settings or Settings()
-    return HashIndex(
-        hamming={s.value: s.bits for s in Signal if s.perceptual},
-        exact=[s.value for s in Signal if not s.perceptual],
-        threads=settings.faiss_threads,
-        # The tables are shaped for the block distances, where every match must be found.
-        radius={
-            Signal.PDQ.value: settings.index_exact_distance or settings.pdq_block_distance,
-            Signal.PHASH.value: settings.phash_corroboration_distance,
-        },
-        merge_threshold=settings.index_merge_threshold,
-    )
 
 
 def clip_limits(settings: Settings, *, register: bool = False) -> ClipLimits:

@@ -90,7 +90,9 @@ class Item(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     media_type: Mapped[str] = mapped_column(String(20))
-    category: Mapped[str] = mapped_column(String(30), index=True)
+    category: Mapped[str] = mapped_column(String(30))
+    """No index, as for ``active``: the report counts by category within a span of
+    creation times and a filtered export sorts every item, both whole scans."""
     case_ref: Mapped[str | None] = mapped_column(String(200))
     note: Mapped[str | None] = mapped_column(Text)
     quality: Mapped[int | None] = mapped_column(Integer)
@@ -99,12 +101,21 @@ class Item(Base):
     """Seconds, for a clip."""
     keyframes: Mapped[int | None] = mapped_column(Integer)
     """Keyframes stored, for a clip."""
-    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    """No index: nearly every item is active, so no query is helped by one. The
+    two indexes this column and ``category`` had cost a bulk import on
+    PostgreSQL more than half of its server CPU (docs/benchmarks.md)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(100))
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deactivated_by: Mapped[str | None] = mapped_column(String(100))
     deactivation_reason: Mapped[str | None] = mapped_column(Text)
+    hash_signal: Mapped[str | None] = mapped_column(String(20))
+    """Signal of the item's one hash when it is kept on this row (bulk-imported
+    items: variant ``original``, quality ``quality``), instead of in ``hashes``."""
+    hash_value: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The inline hash (see ``hash_signal``); None for items whose hashes are rows
+    of ``item_hashes``."""
 
     hashes: Mapped[list[ItemHash]] = relationship(back_populates="item", order_by="ItemHash.id")
 
@@ -142,7 +153,11 @@ class IndexChange(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
     op: Mapped[str] = mapped_column(String(10))
-    """``add`` or ``remove``: the item's hashes enter or leave the index."""
+    """``add`` or ``remove``: the item's hashes enter or leave the index;
+    ``add_range``: the inline hashes of the active items with ids from
+    ``item_id`` to ``last_item_id`` enter it (one bulk-import batch)."""
+    last_item_id: Mapped[int | None] = mapped_column(BigId)
+    """Last item id of an ``add_range``; None for the other operations."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -39,8 +39,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from app.main import new_index
 from app.schemas import Decision
+from app.services.index_store import new_index
 from app.services.items import media_hashes
 from app.services.matching import (
     Candidate,

@@ -2,7 +2,10 @@
 from a snapshot with newer rows replayed from the change feed.
 
 1. A fresh SQLite database (or a PostgreSQL schema) gets ``--size`` items of one
-   random PDQ hash each, with their change-feed rows, written in bulk.
+   random PDQ hash each, with their change-feed rows, written in bulk: as
+   registrations write them (an ``item_hashes`` row and an ``add`` row each) or,
+   with ``--imported``, as a bulk import does (the hash inline on the item, one
+   ``add_range`` row per 20,000).
 2. ``hashwall serve`` starts with no snapshot: it loads from the database and
    writes a snapshot a few seconds after it is ready. Stopped once it exists.
 3. ``--extra`` more items are registered in the database (as another host would).
@@ -10,7 +13,7 @@ from a snapshot with newer rows replayed from the change feed.
    figure, with the 503s ``/readyz`` answered meanwhile. Then an original hash and
    a newer one are checked and must both block.
 
-    .venv/bin/python -m bench.startup [--size 10000000] [--extra 1000] [--postgres]
+    .venv/bin/python -m bench.startup [--size 10000000] [--extra 1000] [--postgres] [--imported]
 """
 
 from __future__ import annotations
@@ -39,9 +42,12 @@ POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BATCH = 100_000
 
 
-def fill(url: str, codes: npt.NDArray[np.uint8], first_id: int) -> None:
+def fill(url: str, codes: npt.NDArray[np.uint8], first_id: int, imported: bool = False) -> None:
     """Items, their hashes and their feed rows, straight through the driver (this
     is set-up, not the import path, which ``bench/import_speed.py`` measures)."""
+    if imported:
+        fill_imported(url, codes, first_id)
+        return
     now = datetime.now(UTC)
     engine = create_engine(url)
     with engine.begin() as connection:
@@ -78,6 +84,58 @@ def fill(url: str, codes: npt.NDArray[np.uint8], first_id: int) -> None:
                             copy.write_row(row)
         if engine.dialect.name == "postgresql":
             # Rows given explicit ids leave the sequence behind.
+            connection.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('items', 'id'), (SELECT max(id) FROM items))"
+            )
+    engine.dispose()
+
+
+IMPORT_BATCH = 20_000
+
+
+def fill_imported(url: str, codes: npt.NDArray[np.uint8], first_id: int) -> None:
+    """Items as a bulk import writes them: the hash inline, one ``add_range``
+    feed row per batch of 20,000."""
+    now = datetime.now(UTC)
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        raw = connection.connection.driver_connection
+        for start in range(0, len(codes), IMPORT_BATCH):
+            batch = codes[start : start + IMPORT_BATCH]
+            first = first_id + start
+            if engine.dialect.name == "sqlite":
+                stamp = now.isoformat(sep=" ").replace("+00:00", "")
+                raw.execute(  # type: ignore[union-attr]
+                    "WITH RECURSIVE n(i) AS "
+                    "(SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?) "
+                    "INSERT INTO items (id, media_type, category, active, created_at, "
+                    "created_by, hash_signal, hash_value) SELECT ? + i, 'hashes', 'ncii', 1, ?, "
+                    "'bench', 'pdq', substr(?, i * 32 + 1, 32) FROM n",
+                    (len(batch), first, stamp, batch.tobytes()),
+                )
+                raw.execute(  # type: ignore[union-attr]
+                    "INSERT INTO index_changes (item_id, last_item_id, op, created_at) "
+                    "VALUES (?, ?, 'add_range', ?)",
+                    (first, first + len(batch) - 1, stamp),
+                )
+                continue
+            stamp = now.isoformat()
+            lines = "".join(
+                f"{first + i}\thashes\tncii\tt\t{stamp}\tbench\tpdq\t\\\\x{code.tobytes().hex()}\n"
+                for i, code in enumerate(batch)
+            )
+            with raw.cursor() as cursor:  # type: ignore[union-attr]
+                with cursor.copy(
+                    "COPY items (id, media_type, category, active, created_at, created_by, "
+                    "hash_signal, hash_value) FROM STDIN"
+                ) as copy:
+                    copy.write(lines)
+                cursor.execute(
+                    "INSERT INTO index_changes (item_id, last_item_id, op, created_at) "
+                    "VALUES (%s, %s, 'add_range', %s)",
+                    (first, first + len(batch) - 1, now),
+                )
+        if engine.dialect.name == "postgresql":
             connection.exec_driver_sql(
                 "SELECT setval(pg_get_serial_sequence('items', 'id'), (SELECT max(id) FROM items))"
             )
@@ -122,6 +180,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10_000_000)
     parser.add_argument("--extra", type=int, default=1000)
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument(
+        "--imported", action="store_true", help="items as a bulk import writes them"
+    )
     parser.add_argument("--port", type=int, default=8791)
     args = parser.parse_args()
     rng = np.random.default_rng(5)
@@ -144,10 +205,10 @@ def main() -> None:
         db.upgrade(Settings(data_dir=workdir, database_url=url))
         codes = rng.integers(0, 256, (args.size, 32), dtype=np.uint8)
         started = time.perf_counter()
-        fill(url, codes, 1)
+        fill(url, codes, 1, args.imported)
         print(
             f"database ({'PostgreSQL' if args.postgres else 'SQLite'}): "
-            f"{args.size:,} items written in "
+            f"{args.size:,} {'imported' if args.imported else 'registered'} items written in "
             f"{time.perf_counter() - started:.0f} s"
         )
         key = subprocess.run(
@@ -190,7 +251,7 @@ def main() -> None:
             stop(process)
         size = sum(f.stat().st_size for f in (workdir / "index").rglob("*") if f.is_file())
         extra = rng.integers(0, 256, (args.extra, 32), dtype=np.uint8)
-        fill(url, extra, args.size + 1)
+        fill(url, extra, args.size + 1, args.imported)
 
         process = serve(env, args.port, log)
         try:

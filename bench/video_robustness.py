@@ -43,7 +43,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from app.main import clip_limits, new_index
+from app.main import clip_limits
 from app.schemas import Decision
 from app.services.clips import (
     PDQ_BYTES,
@@ -54,6 +54,7 @@ from app.services.clips import (
     item_frames_of,
     search_clip,
 )
+from app.services.index_store import new_index
 from app.services.items import NewHash, clip_hashes
 from app.services.matching import Candidate, demote_low_quality_items, overall
 from app.settings import Settings

@@ -145,20 +145,39 @@ class _Main:
 
 
 class _Delta:
-    """A growing flat segment; callers hold the index lock around every call."""
+    """A growing flat segment; callers hold the index lock around every call.
+
+    Exact lookups (radius 0: is this code held, by whom) go through a hash table
+    of the codes rather than a scan: a bulk import checks and adds tens of
+    thousands of codes at a time, and a flat scan of each against a delta of
+    tens of thousands cost seconds a batch.
+    """
 
     def __init__(self, bits: int) -> None:
         self.flat = faiss.IndexBinaryFlat(bits)
         self.keys: list[int] = []
         self.alive = bytearray()
+        self._first: dict[bytes, int] = {}
+        """The first row holding each code."""
+        self._more: dict[bytes, list[int]] = {}
+        """Further rows holding a code (the same code for other keys)."""
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def add(self, codes: U8, keys: Sequence[int]) -> None:
-        self.flat.add(np.ascontiguousarray(codes))
+        codes = np.ascontiguousarray(codes)
+        start = len(self.keys)
+        self.flat.add(codes)
         self.keys.extend(keys)
         self.alive.extend(b"\x01" * len(keys))
+        data, width = codes.tobytes(), codes.shape[1] if codes.ndim == 2 else 0
+        first = self._first
+        for row in range(start, start + len(keys)):
+            offset = (row - start) * width
+            code = data[offset : offset + width]
+            if first.setdefault(code, row) != row:
+                self._more.setdefault(code, []).append(row)
 
     def live(self) -> tuple[U8, npt.NDArray[np.int64]]:
         n = len(self.keys)
@@ -174,8 +193,30 @@ class _Delta:
         if not self.keys:
             empty = np.zeros(0, np.int64)
             return empty, empty, empty
+        if radius == 0:
+            return self._exact(queries)
         alive = np.frombuffer(bytes(self.alive), np.uint8).astype(np.bool_)
         return _flat_search(self.flat, queries, radius, alive, threads)
+
+    def _exact(
+        self, queries: U8
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(query, row, 0) of the live rows holding each query exactly."""
+        data, width = np.ascontiguousarray(queries).tobytes(), queries.shape[1]
+        found_q: list[int] = []
+        found_r: list[int] = []
+        first, more, alive = self._first, self._more, self.alive
+        for query in range(len(queries)):
+            code = data[query * width : (query + 1) * width]
+            row = first.get(code)
+            if row is None:
+                continue
+            for r in (row, *more.get(code, ())):
+                if alive[r]:
+                    found_q.append(query)
+                    found_r.append(r)
+        q = np.asarray(found_q, np.int64)
+        return q, np.asarray(found_r, np.int64), np.zeros(len(q), np.int64)
 
     def find(self, code: bytes, key: int) -> list[int]:
         query = np.frombuffer(code, np.uint8).reshape(1, -1)
@@ -266,9 +307,9 @@ class BinaryIndex:
             return self._main.nbytes + delta
 
     def _matrix(self, codes: Sequence[bytes]) -> U8:
-        for code in codes:
-            if len(code) != self.code_bytes:
-                raise ValueError(f"expected a {self.bits}-bit code, got {len(code) * 8} bits")
+        if set(map(len, codes)) - {self.code_bytes}:  # one pass in C, not a Python loop
+            wrong = next(len(code) for code in codes if len(code) != self.code_bytes)
+            raise ValueError(f"expected a {self.bits}-bit code, got {wrong * 8} bits")
         return np.frombuffer(b"".join(codes), dtype=np.uint8).reshape(len(codes), self.code_bytes)
 
     # Changes
@@ -338,6 +379,22 @@ class BinaryIndex:
 
     def owners(self, code: bytes) -> frozenset[int]:
         return frozenset(hit.key for hit in self.search([code], 0))
+
+    def contains(self, codes: Sequence[bytes]) -> npt.NDArray[np.bool_]:
+        """For each of ``codes``, whether some key holds exactly it: a search at
+        radius 0 that makes no :class:`Hit` per match (an import asks this of
+        millions of codes, most of them held when a list is imported again)."""
+        found = np.zeros(len(codes), np.bool_)
+        if not codes:
+            return found
+        matrix = self._matrix(codes)
+        with self._lock:
+            main, segments = self._main, [d for d in (self._sealed, self._delta) if d is not None]
+            for delta in segments:
+                if len(delta):
+                    found[delta.search(matrix, 0, self.threads)[0]] = True
+        found[main.search(matrix, 0, None, self.threads)[0]] = True
+        return found
 
     # Searching
 

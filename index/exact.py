@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from index.binary import Hit
 
@@ -35,6 +36,11 @@ class ExactIndex:
             owners.discard(key)
             if not owners:
                 del self._owners[code]
+
+    def contains(self, codes: Sequence[bytes]) -> npt.NDArray[np.bool_]:
+        """For each of ``codes``, whether some key holds it."""
+        with self._lock:
+            return np.fromiter((code in self._owners for code in codes), np.bool_, len(codes))
 
     def search(self, queries: Sequence[bytes]) -> list[Hit]:
         with self._lock:

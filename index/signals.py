@@ -110,6 +110,14 @@ class HashIndex:
             return self._exact[signal].search(queries)
         raise self._unknown(signal)
 
+    def contains(self, signal: str, codes: Sequence[bytes]) -> npt.NDArray[np.bool_]:
+        """For each of ``codes``, whether some key holds exactly it (radius 0)."""
+        if signal in self._hamming:
+            return self._hamming[signal].contains(codes)
+        if signal in self._exact:
+            return self._exact[signal].contains(codes)
+        raise self._unknown(signal)
+
     def merge(self) -> None:
         """Fold every signal's recent additions into its main segment now."""
         for index in self._hamming.values():

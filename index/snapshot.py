@@ -15,7 +15,8 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ class Loaded:
     checkpoint: int
     rows: int
     seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+    """What the writer stored beside the index (see :func:`write`)."""
 
 
 def _fsync_tree(directory: Path) -> None:
@@ -56,8 +59,11 @@ def _fsync_tree(directory: Path) -> None:
             os.close(fd)
 
 
-def write(root: Path, index: HashIndex, checkpoint: int) -> Path:
-    """Write a snapshot of ``index`` at change-feed position ``checkpoint``."""
+def write(
+    root: Path, index: HashIndex, checkpoint: int, extra: Mapping[str, Any] | None = None
+) -> Path:
+    """Write a snapshot of ``index`` at change-feed position ``checkpoint``;
+    ``extra`` (JSON values) is kept in the manifest for the reader."""
     root.mkdir(parents=True, exist_ok=True)
     name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{checkpoint}"
     tmp = root / f".tmp-{name}-{os.getpid()}"
@@ -71,6 +77,8 @@ def write(root: Path, index: HashIndex, checkpoint: int) -> Path:
             "created_at": datetime.now(UTC).isoformat(),
             "signals": contents,
         }
+        if extra:
+            manifest["extra"] = dict(extra)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
         _fsync_tree(tmp)
         final = root / name
@@ -127,8 +135,9 @@ def read(root: Path, index: HashIndex) -> Loaded | None:
         data = manifest(path)
         checkpoint = int(data["checkpoint"])
         rows = sum(int(s["rows"]) + int(s.get("delta_rows", 0)) for s in data["signals"].values())
+        extra = dict(data.get("extra") or {})
         index.load(path, data["signals"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
         log.warning("index snapshot %s unusable, loading from the database: %s", path, exc)
         return None
-    return Loaded(path, checkpoint, rows, time.perf_counter() - started)
+    return Loaded(path, checkpoint, rows, time.perf_counter() - started, extra)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any, BinaryIO
 
 from fastapi import APIRouter, Request
@@ -16,7 +15,7 @@ from app.routers.forms import form_choice, form_text
 from app.schemas import Category, HashListFormat, ImportRejection, ImportResult
 from app.services.hashlists.formats import HashListError
 from app.services.hashlists.importer import (
-    Added,
+    Committed,
     Hooks,
     ImportConflict,
     ImportOptions,
@@ -52,13 +51,14 @@ _OPENAPI_BODY: dict[str, Any] = {
 }
 
 
-def _add_to_index(state: AppState, added: list[Added]) -> None:
+def _add_to_index(state: AppState, batch: Committed) -> None:
     # This process matches the new hashes at once; the others through the feed.
-    by_signal: dict[str, list[tuple[bytes, int]]] = defaultdict(list)
-    for signal, value, item_id in added:
-        by_signal[signal].append((value, item_id))
-    for signal, entries in by_signal.items():
+    for signal, entries in batch.added.items():
         state.index.add_many(signal, entries)
+    runner = state.index_runner
+    if runner is not None and runner.follower is not None:
+        # Already applied: this process's follower need not read the batch back.
+        runner.follower.skip(batch.change_id)
 
 
 def _import_upload(
@@ -83,7 +83,9 @@ def _import_upload(
     # and gone when the import ends however it ends.
     with spool(file, state.settings.upload_dir) as (path, digest):
         try:
-            summary = import_hash_list(state.engine, path, options, hooks, digest=digest.to_hex())
+            summary = import_hash_list(
+                state.engine, path, options, state.index, hooks, digest=digest.to_hex()
+            )
         except HashListError as exc:
             raise ApiError(422, "invalid_hash_list", str(exc)) from None
         except ImportConflict as exc:

@@ -13,16 +13,37 @@ import fcntl
 import logging
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.services.items import load_index
-from app.services.sync import IndexFollower, feed_position
+from app.services.sync import IndexFollower, feed_position, feed_window
+from app.settings import Settings
+from hashing.types import Signal
 from index import HashIndex, snapshot
 
 log = logging.getLogger(__name__)
+
+
+def new_index(settings: Settings | None = None) -> HashIndex:
+    """An empty index shaped by ``settings``: a Hamming index per perceptual
+    signal, an exact one per digest."""
+    settings = settings or Settings()
+    return HashIndex(
+        hamming={s.value: s.bits for s in Signal if s.perceptual},
+        exact=[s.value for s in Signal if not s.perceptual],
+        threads=settings.faiss_threads,
+        # The tables are shaped for the block distances, where every match must be found.
+        radius={
+            Signal.PDQ.value: settings.index_exact_distance or settings.pdq_block_distance,
+            Signal.PHASH.value: settings.phash_corroboration_distance,
+        },
+        merge_threshold=settings.index_merge_threshold,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +55,31 @@ class Startup:
     checkpoint: int
     rows: int
     seconds: float
+    applied: tuple[int, ...] = ()
+    """Changes in the feed's look-back window below ``checkpoint`` that the
+    loaded index holds, so the replay skips them (see :class:`IndexFollower`)."""
+
+
+APPLIED = "feed_applied"
+"""Manifest entry of a snapshot: the ``applied`` changes, as [first, last] runs."""
+
+
+def _runs(ids: Sequence[int]) -> list[list[int]]:
+    runs: list[list[int]] = []
+    for i in sorted(ids):
+        if runs and runs[-1][1] == i - 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return runs
+
+
+def _unruns(runs: Any) -> tuple[int, ...]:
+    """The ids of :func:`_runs`' output; () for anything else (an older snapshot)."""
+    try:
+        return tuple(i for first, last in runs for i in range(int(first), int(last) + 1))
+    except (TypeError, ValueError):
+        return ()
 
 
 def load(sessions: sessionmaker[Session], index: HashIndex, root: Path) -> Startup:
@@ -61,18 +107,23 @@ def load(sessions: sessionmaker[Session], index: HashIndex, root: Path) -> Start
             loaded.checkpoint,
             loaded.seconds,
         )
-        return Startup("snapshot", loaded.checkpoint, loaded.rows, loaded.seconds)
+        applied = _unruns(loaded.extra.get(APPLIED, ()))
+        return Startup("snapshot", loaded.checkpoint, loaded.rows, loaded.seconds, applied)
     with sessions() as session:
-        # The position is read before the rows: a change committed in between
-        # is both loaded and replayed, which is harmless.
+        # The position and the changes visible below it are read before the
+        # rows, which then hold all of those; a change committed in between is
+        # both loaded and replayed, which is harmless.
         start = feed_position(session)
+        window = feed_window(session, start)
         rows = load_index(session, index)
     seconds = time.perf_counter() - started
     log.info("index loaded from the database: %d rows in %.1f s", rows, seconds)
-    return Startup("database", start, rows, seconds)
+    return Startup("database", start, rows, seconds, tuple(window))
 
 
-def write_snapshot(root: Path, index: HashIndex, checkpoint: int) -> Path | None:
+def write_snapshot(
+    root: Path, index: HashIndex, checkpoint: int, applied: Iterable[int] = ()
+) -> Path | None:
     """Write a snapshot unless another process is writing one or a newer one exists."""
     root.mkdir(parents=True, exist_ok=True)
     with (root / "lock").open("w") as lock:
@@ -88,7 +139,7 @@ def write_snapshot(root: Path, index: HashIndex, checkpoint: int) -> Path | None
             except (OSError, ValueError, KeyError):
                 pass  # an unreadable snapshot is replaced
         started = time.perf_counter()
-        written = snapshot.write(root, index, checkpoint)
+        written = snapshot.write(root, index, checkpoint, {APPLIED: _runs(list(applied))})
         log.info("index snapshot %s written in %.1f s", written.name, time.perf_counter() - started)
         return written
 
@@ -108,10 +159,10 @@ class SnapshotKeeper:
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> Path | None:
-        position = self._follower.position
+        position, applied = self._follower.window()
         if position <= self._written:
             return None
-        path = write_snapshot(self._root, self._index, position)
+        path = write_snapshot(self._root, self._index, position, applied)
         self._written = position
         return path
 
@@ -173,7 +224,9 @@ class IndexRunner:
         while not self._stop.is_set():
             try:
                 startup = load(self._sessions, self._index, self._root)
-                follower = IndexFollower(self._sessions, self._index, startup.checkpoint)
+                follower = IndexFollower(
+                    self._sessions, self._index, startup.checkpoint, startup.applied
+                )
                 follower.poll()
                 break
             except Exception:  # the database may still be starting; keep trying

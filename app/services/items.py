@@ -33,6 +33,32 @@ from hashing.types import HashValue, Signal
 from hashing.vpdq import VpdqFrame, format_vpdq
 from index import HashIndex
 
+INLINE_VARIANT = "original"
+"""Variant of an item's inline hash (a bulk-imported entry is the picture itself)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHash:
+    """One hash of an item, from ``item_hashes`` or inline on its items row."""
+
+    signal: str
+    value: bytes
+    variant: str = INLINE_VARIANT
+    quality: int | None = None
+    frame_at: float | None = None
+
+
+def stored_hashes(item: Item) -> list[StoredHash]:
+    """Every hash of ``item``: its ``item_hashes`` rows and its inline hash, if any.
+
+    A bulk-imported item keeps its one hash on its own row (``hash_signal``,
+    ``hash_value``; quality the item's) rather than in ``item_hashes``.
+    """
+    stored = [StoredHash(h.signal, h.value, h.variant, h.quality, h.frame_at) for h in item.hashes]
+    if item.hash_signal is not None and item.hash_value is not None:
+        stored.append(StoredHash(item.hash_signal, item.hash_value, quality=item.quality))
+    return stored
+
 
 @dataclass(frozen=True, slots=True)
 class NewHash:
@@ -125,6 +151,15 @@ def item_frames(
     grouped: dict[int, list[tuple[str, bytes, float | None, str]]] = defaultdict(list)
     for item_id, signal, value, at, variant in rows:
         grouped[item_id].append((signal, value, at, variant))
+    inline = session.execute(
+        select(Item.id, Item.hash_signal, Item.hash_value).where(
+            Item.id.in_(item_ids),
+            Item.hash_signal.in_([Signal.PDQ.value, Signal.PHASH.value]),
+        )
+    )
+    for item_id, hash_signal, hash_value in inline:
+        if hash_signal is not None and hash_value is not None:  # as the query says
+            grouped[item_id].append((hash_signal, hash_value, None, INLINE_VARIANT))
     return {item_id: item_frames_of(entries) for item_id, entries in grouped.items()}
 
 
@@ -261,34 +296,51 @@ def deactivate_item(
         )
     )
     session.commit()
-    for row in item.hashes:
+    for row in stored_hashes(item):
         index.remove(row.signal, row.value, item.id)
     return item
 
 
 def load_index(session: Session, index: HashIndex) -> int:
-    """Fill the index with every hash of every active item; returns the rows loaded.
+    """Fill the index with every hash of every active item, ``item_hashes`` rows
+    and inline ones; returns the hashes loaded.
 
     Rows are gathered into one array per signal and the index built once,
     rather than added in batches that would each be merged.
     """
-    rows = session.execute(
+    registered = session.execute(
         select(ItemHash.signal, ItemHash.value, ItemHash.item_id)
         .join(Item, Item.id == ItemHash.item_id)
         .where(Item.active.is_(True))
         .order_by(ItemHash.id)
         .execution_options(yield_per=50_000)
     )
+    # Bulk-imported items, in primary-key order; the active flag is read rather
+    # than filtered on, so no plan can swap the table scan for ix_items_active.
+    inline = session.execute(
+        select(Item.hash_signal, Item.hash_value, Item.id, Item.active)
+        .where(Item.hash_value.is_not(None))
+        .order_by(Item.id)
+        .execution_options(yield_per=50_000)
+    )
     values: dict[str, bytearray] = defaultdict(bytearray)
     keys: dict[str, array[int]] = defaultdict(lambda: array("q"))
     widths: dict[str, int] = {}
     count = 0
-    for signal, value, item_id in rows:
+
+    def gather(signal: str, value: bytes, item_id: int) -> None:
+        nonlocal count
         if widths.setdefault(signal, len(value)) != len(value):
             raise ValueError(f"{signal} hashes of different lengths in the database")
         values[signal] += value
         keys[signal].append(item_id)
         count += 1
+
+    for signal, value, item_id in registered:
+        gather(signal, value, item_id)
+    for hash_signal, hash_value, item_id, active in inline:
+        if active and hash_signal is not None and hash_value is not None:
+            gather(hash_signal, hash_value, item_id)
     for signal in index.signals:
         width = widths.get(signal, 1)
         codes = np.frombuffer(bytes(values[signal]), np.uint8).reshape(-1, width)
@@ -301,7 +353,7 @@ def hashes_out(item: Item) -> dict[str, list[str]]:
     keyframe, its primary view's), the form hash-sharing partners take."""
     out: dict[str, list[str]] = defaultdict(list)
     frames: dict[float, VpdqFrame] = {}
-    for row in item.hashes:
+    for row in stored_hashes(item):
         out[row.signal].append(row.value.hex())
         if row.signal == Signal.PDQ.value and row.frame_at is not None:
             frames.setdefault(

@@ -13,19 +13,25 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select, union_all, update
 from typer.testing import CliRunner
 
 from app import db
 from app.cli import cli
-from app.main import new_index
 from app.models import AuditEvent, HashImport, IndexChange, Item, ItemHash
 from app.schemas import Category
 from app.services.hashlists import importer
 from app.services.hashlists.exporter import export_hash_list
 from app.services.hashlists.formats import Format, HashListError
-from app.services.hashlists.importer import Hooks, ImportOptions, import_hash_list
-from app.services.sync import IndexFollower
+from app.services.hashlists.importer import (
+    Hooks,
+    ImportOptions,
+    ImportSummary,
+    import_hash_list,
+)
+from app.services.index_store import new_index
+from app.services.items import load_index
+from app.services.sync import ADD_RANGE, IndexFollower
 from app.settings import Settings
 from tests.conftest import POSTGRES_URL, bearer
 
@@ -54,14 +60,41 @@ def count(engine: Engine, model: Any, *where: Any) -> int:
 
 
 def held(engine: Engine) -> set[tuple[str, str, str, str | None]]:
-    """(signal, hex, category, case_ref) of every hash of an active item."""
+    """(signal, hex, category, case_ref) of every hash of an active item, in
+    item_hashes or inline."""
+    registered = (
+        select(ItemHash.signal, ItemHash.value, Item.category, Item.case_ref)
+        .join(Item, Item.id == ItemHash.item_id)
+        .where(Item.active.is_(True))
+    )
+    inline = select(Item.hash_signal, Item.hash_value, Item.category, Item.case_ref).where(
+        Item.active.is_(True), Item.hash_value.is_not(None)
+    )
+    with engine.connect() as conn:
+        rows: list[Any] = list(conn.execute(union_all(registered, inline)))
+        return {(s, v.hex(), c, r) for s, v, c, r in rows}
+
+
+def ranges(engine: Engine) -> list[tuple[int, int]]:
+    """(first, last) item id of each add_range row of the change feed, in order."""
     with engine.connect() as conn:
         rows = conn.execute(
-            select(ItemHash.signal, ItemHash.value, Item.category, Item.case_ref)
-            .join(Item, Item.id == ItemHash.item_id)
-            .where(Item.active.is_(True))
+            select(IndexChange.item_id, IndexChange.last_item_id)
+            .where(IndexChange.op == ADD_RANGE)
+            .order_by(IndexChange.id)
         )
-        return {(s, v.hex(), c, r) for s, v, c, r in rows}
+        return [(first, last or first) for first, last in rows]
+
+
+def imported(
+    engine: Engine, path: Path, opts: ImportOptions, hooks: Hooks | None = None, **kw: Any
+) -> ImportSummary:
+    """An import as ``hashwall import`` runs one: with an index of every active
+    hash loaded from the database first."""
+    index = new_index(Settings())
+    with db.make_sessionmaker(engine)() as session:
+        load_index(session, index)
+    return import_hash_list(engine, path, opts, index, hooks, **kw)
 
 
 def options(**changes: Any) -> ImportOptions:
@@ -79,7 +112,7 @@ def test_an_import_stores_one_item_per_hash_with_its_feed_row_and_one_audit_row(
     rows.insert(10, "md5,d41d8cd98f00b204e9800998ecf8427e,,")
     path = csv_file(tmp_path / "list.csv", rows)
     rejected: list[int] = []
-    summary = import_hash_list(
+    summary = imported(
         engine,
         path,
         options(case_ref="CASE-9", batch_size=7),
@@ -90,8 +123,11 @@ def test_an_import_stores_one_item_per_hash_with_its_feed_row_and_one_audit_row(
     assert summary.status == "done"
     assert rejected == [6, 12]  # header is line 1
     assert count(engine, Item) == 29
-    assert count(engine, ItemHash) == 29
-    assert count(engine, IndexChange, IndexChange.op == "add") == 29
+    # Each hash is inline on its item; one feed row per batch names the batch's items.
+    assert count(engine, ItemHash) == 0
+    assert count(engine, Item, Item.hash_value.is_not(None)) == 29
+    assert ranges(engine) == [(1, 6), (7, 12), (13, 19), (20, 26), (27, 29)]
+    assert count(engine, IndexChange) == 5
     got = held(engine)
     assert ("pdq", pdq[0], "ncii", "C-1") in got
     assert ("phash", phash[0], "csam", "CASE-9") in got  # the option fills the blank case
@@ -112,15 +148,15 @@ def test_importing_the_same_file_twice_adds_nothing(engine: Engine, tmp_path: Pa
     values = hexes(40)
     # A hash twice in one file is stored once.
     path = csv_file(tmp_path / "list.csv", [f"pdq,{h},," for h in [*values, values[3]]])
-    first = import_hash_list(engine, path, options(batch_size=9))
+    first = imported(engine, path, options(batch_size=9))
     assert (first.added, first.already_present) == (40, 1)
-    second = import_hash_list(engine, path, options(batch_size=9))
+    second = imported(engine, path, options(batch_size=9))
     assert (second.added, second.already_present, second.rejected) == (0, 41, 0)
     assert second.import_id != first.import_id  # a finished import is not resumed
     assert count(engine, Item) == 40
     # Another file holding some of the same hashes adds only the new ones.
     other = csv_file(tmp_path / "other.csv", [f"pdq,{h},," for h in values[:5] + hexes(3)])
-    third = import_hash_list(engine, other, options())
+    third = imported(engine, other, options())
     assert (third.added, third.already_present) == (3, 5)
 
 
@@ -131,19 +167,21 @@ def test_other_server_processes_get_an_import_through_the_change_feed(
     path = csv_file(tmp_path / "list.csv", [f"pdq,{h},," for h in values])
     index = new_index(settings)
     follower = IndexFollower(db.make_sessionmaker(engine), index, start=0)
-    import_hash_list(engine, path, options(batch_size=50))
-    assert follower.poll() == 120
+    imported(engine, path, options(batch_size=50))
+    assert follower.poll() == 3  # one change per batch
+    assert index.sizes()["pdq"] == 120
     hits = index.search("pdq", [bytes.fromhex(values[77])], 0)
     assert [hit.key for hit in hits] == [78]
+    assert follower.poll() == 0
 
 
 def test_a_hash_of_a_deactivated_item_is_imported_again(engine: Engine, tmp_path: Path) -> None:
     values = hexes(3)
     path = csv_file(tmp_path / "list.csv", [f"pdq,{h},," for h in values])
-    import_hash_list(engine, path, options())
+    imported(engine, path, options())
     with engine.begin() as conn:
         conn.execute(update(Item).where(Item.id == 1).values(active=False))
-    again = import_hash_list(engine, path, options())
+    again = imported(engine, path, options())
     assert (again.added, again.already_present) == (1, 2)
 
 
@@ -154,13 +192,13 @@ def test_an_interrupted_import_resumes_after_its_last_committed_batch(
     for line in (3, 30, 77):
         rows[line] = "pdq,0123,,"
     path = csv_file(tmp_path / "list.csv", rows)
-    first = import_hash_list(engine, path, options(batch_size=10), max_batches=3)
+    first = imported(engine, path, options(batch_size=10), max_batches=3)
     assert first.status == "running"
     assert first.lines == 31  # 30 lines of outcomes after the header
     assert (first.added, first.rejected) == (29, 1)
     assert count(engine, Item) == 29
     report: list[int] = []
-    second = import_hash_list(
+    second = imported(
         engine,
         path,
         options(batch_size=10),
@@ -173,7 +211,7 @@ def test_an_interrupted_import_resumes_after_its_last_committed_batch(
     assert second.status == "done"
     assert report == [5, 32, 79]  # the rewritten report holds the earlier part too
     assert count(engine, Item) == 92
-    assert count(engine, IndexChange) == 92
+    assert sum(last - first + 1 for first, last in ranges(engine)) == 92
     assert count(engine, AuditEvent, AuditEvent.action == "import") == 1
 
 
@@ -192,23 +230,25 @@ def test_a_batch_that_fails_is_rolled_back_and_the_rerun_completes_it(
 
     monkeypatch.setattr(importer._BatchWriter, "_insert", failing)
     with pytest.raises(RuntimeError, match="disk full"):
-        import_hash_list(engine, path, options(batch_size=10))
+        imported(engine, path, options(batch_size=10))
     assert count(engine, Item) == 20
     with engine.connect() as conn:
         assert conn.scalar(select(HashImport.status)) == "failed"
         assert conn.scalar(select(HashImport.lines_done)) == 21
     monkeypatch.setattr(importer._BatchWriter, "_insert", real)
-    again = import_hash_list(engine, path, options(batch_size=10))
+    again = imported(engine, path, options(batch_size=10))
     assert (again.resumed_from, again.added, again.already_present) == (21, 50, 0)
     assert count(engine, Item) == 50
-    assert count(engine, IndexChange) == 50
+    # One range per committed batch (PostgreSQL's sequence skips the ids the
+    # failed batch took).
+    assert [last - first + 1 for first, last in ranges(engine)] == [10] * 5
 
 
 def test_a_file_that_is_not_the_format_writes_nothing(engine: Engine, tmp_path: Path) -> None:
     path = tmp_path / "list.csv"
     path.write_text(f"pdq,{hexes(1)[0]}\n")
     with pytest.raises(HashListError):
-        import_hash_list(engine, path, options())
+        imported(engine, path, options())
     assert count(engine, HashImport) == 0
     assert count(engine, Item) == 0
 
@@ -277,7 +317,7 @@ def test_export_then_import_into_a_fresh_database_round_trips(
                     export_hash_list(engine, f, Format(fmt))
                 with fresh_database(settings, tmp_path / fmt) as third:
                     third_engine = db.make_engine(third)
-                    summary = import_hash_list(
+                    summary = imported(
                         third_engine, shared, options(fmt=Format(fmt), category=Category.NCII)
                     )
                     assert summary.rejected == 0

@@ -287,3 +287,51 @@ def test_index_behaves_like_a_dict_of_owners(
     for code in POOL:
         assert index.owners(code) == model.get(code, set())
     assert as_set(index.search(queries, radius)) == oracle(model, queries, radius)
+
+
+def test_exact_lookups_in_the_unmerged_delta_equal_brute_force() -> None:
+    """Radius 0 in the delta goes through its hash table, not a scan: the same
+    answers, for codes held by several keys, removed ones and repeated queries."""
+    rng = np.random.default_rng(17)
+    index = BinaryIndex(256, merge_threshold=1 << 30)
+    codes = [c.tobytes() for c in random_codes(rng, 400, 256)]
+    model: dict[bytes, set[int]] = {}
+    for key, code in enumerate(codes):
+        index.add(code, key)
+        model.setdefault(code, set()).add(key)
+    for key, code in enumerate(codes[:50]):  # a second owner for some codes
+        index.add(code, 1000 + key)
+        model[code].add(1000 + key)
+    for key, code in enumerate(codes[25:75], start=25):  # and some owners gone
+        index.remove(code, key)
+        model[code].discard(key)
+        if not model[code]:
+            del model[code]
+    index.add(codes[30], 30)  # back again after its removal
+    model.setdefault(codes[30], set()).add(30)
+    queries = codes[::3] + [c.tobytes() for c in random_codes(rng, 50, 256)] + codes[:5]
+    assert as_set(index.search(queries, 0)) == oracle(model, queries, 0)
+    assert len(index) == sum(len(keys) for keys in model.values())
+
+
+@pytest.mark.parametrize("bits", [256, 64])
+def test_contains_says_which_codes_some_key_holds_exactly(bits: int) -> None:
+    rng = np.random.default_rng(bits + 1)
+    index = BinaryIndex(bits, merge_threshold=1 << 30)
+    main = [c.tobytes() for c in random_codes(rng, 3000, bits)]
+    index.add_many((code, key) for key, code in enumerate(main))
+    index.merge()  # these in the multi-index main segment, the next in the delta
+    delta = [c.tobytes() for c in random_codes(rng, 300, bits)]
+    index.add_many((code, 5000 + key) for key, code in enumerate(delta))
+    for key in range(0, 100):  # gone from the main segment
+        index.remove(main[key], key)
+    for key in range(0, 30):  # and from the delta
+        index.remove(delta[key], 5000 + key)
+    near = flip_bits(main[500], 1, rng)  # one bit off a held code: not held
+    queries = main[::7] + delta[::3] + [near] + [c.tobytes() for c in random_codes(rng, 40, bits)]
+    expected = [bool(index.search([q], 0)) for q in queries]
+    assert index.contains(queries).tolist() == expected
+    assert sum(expected) == len([q for q in main[::7] if main.index(q) >= 100]) + len(
+        [q for q in delta[::3] if delta.index(q) >= 30]
+    )
+    assert index.contains([]).tolist() == []

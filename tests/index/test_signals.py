@@ -132,3 +132,16 @@ def test_unknown_signal_raises_key_error() -> None:
     with pytest.raises(KeyError, match="md5"):
         index.search("md5", [bytes(16)])
     assert index.sizes() == {"pdq": 0, "phash": 0, "sha256": 0}
+
+
+def test_contains_asks_each_signal_for_exact_codes() -> None:
+    index = make_index()
+    a, b = digest("a"), digest("b")
+    index.add("sha256", a, 1)
+    index.add("pdq", b, 2)
+    index.add("sha256", b, 3)
+    index.remove("sha256", b, 3)
+    assert index.contains("sha256", [a, b, near(a, 1)]).tolist() == [True, False, False]
+    assert index.contains("pdq", [a, b, near(b, 1)]).tolist() == [False, True, False]
+    with pytest.raises(KeyError, match="md5"):
+        index.contains("md5", [a])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TextIO
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, union_all
 
 from app.models import Item, ItemHash
 from app.schemas import Category
@@ -35,34 +35,54 @@ def export_hash_list(
     category: Category | None = None,
     signal: Signal | None = None,
 ) -> ExportSummary:
-    """Write every hash of every active item to ``out`` in ``fmt``, once each,
-    ordered by signal and value (the first item holding a hash gives its
-    category, case and quality).
+    """Write every hash of every active item (its ``item_hashes`` rows or its
+    inline hash) to ``out`` in ``fmt``, once each, ordered by signal and value
+    (the first item holding a hash, by id, gives its category, case and quality).
 
     Band hashes (the top and bottom of a picture) are left out: they match only
     in pairs, and a partner would take each for a whole picture.
     """
-    query = (
-        select(
-            ItemHash.signal,
-            ItemHash.value,
-            Item.category,
-            Item.case_ref,
-            Item.quality,
-            Item.note,
-            Item.media_type,
-            Item.created_at,
-        )
+    columns = (
+        Item.category,
+        Item.case_ref,
+        Item.quality,
+        Item.note,
+        Item.media_type,
+        Item.created_at,
+        Item.id.label("item_id"),
+    )
+    registered = (
+        select(ItemHash.signal.label("signal"), ItemHash.value.label("value"), *columns)
         .join(Item, Item.id == ItemHash.item_id)
         .where(Item.active.is_(True), ItemHash.variant.not_in(BAND_VARIANTS))
-        # Equal hashes come together, so duplicates are dropped without a set
-        # of everything written.
-        .order_by(ItemHash.signal, ItemHash.value, ItemHash.id)
     )
+    # Bulk-imported items hold their one hash inline (never a band).
+    inline = select(
+        Item.hash_signal.label("signal"), Item.hash_value.label("value"), *columns
+    ).where(Item.active.is_(True), Item.hash_value.is_not(None))
     if category is not None:
-        query = query.where(Item.category == category.value)
+        registered = registered.where(Item.category == category.value)
+        inline = inline.where(Item.category == category.value)
     if signal is not None:
-        query = query.where(ItemHash.signal == signal.value)
+        registered = registered.where(ItemHash.signal == signal.value)
+        inline = inline.where(Item.hash_signal == signal.value)
+    both = union_all(registered, inline).subquery()
+    query = select(
+        both.c.signal,
+        both.c.value,
+        both.c.category,
+        both.c.case_ref,
+        both.c.quality,
+        both.c.note,
+        both.c.media_type,
+        both.c.created_at,
+    ).order_by(
+        # Equal hashes come together, so duplicates are dropped without a set
+        # of everything written; the first item holding a hash speaks for it.
+        both.c.signal,
+        both.c.value,
+        both.c.item_id,
+    )
     writer = Writer(fmt, out)
     written = skipped = duplicates = 0
     previous: tuple[str, bytes] | None = None

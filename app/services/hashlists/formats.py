@@ -270,9 +270,11 @@ def _parse_csv(lines: Iterator[Line | Rejection]) -> Iterator[Parsed]:
     s, h = at["signal"], at["hash"]
     c, r, q = at.get("category"), at.get("case_ref"), at.get("quality")
 
+    last = max(s, h)
+
     def entry(line: Line) -> Entry:
-        fields = _columns(line, names, max(s, h))
-        signal = _signal(fields[s])
+        fields = _columns(line, names, last)
+        signal = _SIGNALS.get(fields[s]) or _signal(fields[s])
         return Entry(
             line.number,
             signal,
@@ -282,7 +284,14 @@ def _parse_csv(lines: Iterator[Line | Rejection]) -> Iterator[Parsed]:
             quality=_quality(_optional(fields, q)),
         )
 
-    yield from _each(lines, entry)
+    def bare(line: Line) -> Entry:
+        # No per-line category, case or quality column: the same checks with
+        # fewer steps, for the lists of millions that are just signal and hash.
+        fields = _columns(line, names, last)
+        signal = _SIGNALS.get(fields[s]) or _signal(fields[s])
+        return Entry(line.number, signal, hex_bytes(signal, fields[h]))
+
+    yield from _each(lines, bare if c is None and r is None and q is None else entry)
 
 
 # python-threatexchange SignalType.get_name() values Hashwall can hold, with the

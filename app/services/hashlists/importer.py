@@ -1,53 +1,47 @@
 """Bulk import of a hash-list file into the database (and, through the change
 feed, every server's index).
 
-Each hash-list entry becomes one active item (media type ``hashes``, or
-``video_hashes`` for a video digest) with its ``item_hashes`` row and one
-``index_changes`` ``add`` row, written in bulk (a staging table, then three
-``INSERT ... SELECT``), a batch of lines per transaction. The same transaction
-moves the import's ``hash_imports`` row on to the batch's last line, so after
-a crash or Ctrl-C the same command resumes after the last committed line. A
-hash already held by an active item, or earlier in the file, is counted as
-already present and skipped, so importing a file twice adds nothing the second
-time. One audit row is written when an import completes.
+Each new hash-list entry becomes one active item (media type ``hashes``, or
+``video_hashes`` for a video digest) holding its hash inline (``hash_signal``,
+``hash_value``), without an ``item_hashes`` row. A batch of lines is one
+transaction: its items (PostgreSQL: ``COPY``; SQLite: one ``executemany``),
+one ``index_changes`` ``add_range`` row naming the batch's first and last item
+id, and the import's ``hash_imports`` row moved on to the batch's last line, so
+after a crash or Ctrl-C the same command resumes after the last committed line.
+
+Whether a hash is already held by an active item is asked of the in-memory
+index (an exact lookup), not of the database: nothing is written per hash to a
+random-keyed b-tree, which is what kept imports at a tenth of the target speed
+(docs/benchmarks.md). A hash already held, or earlier in the file, is counted
+as already present and skipped, so importing a file twice adds nothing the
+second time. One audit row is written when an import completes.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
+import queue
+import struct
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from itertools import compress, repeat
+from operator import eq, itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    Engine,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    delete,
-    func,
-    insert,
-    literal,
-    select,
-    text,
-    true,
-    update,
-)
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 
-from app.models import AuditEvent, HashImport, IndexChange, Item, ItemHash, utcnow
+from app.models import AuditEvent, HashImport, IndexChange, Item, utcnow
 from app.schemas import Category
 from app.services.hashlists.formats import (
     Entry,
@@ -57,24 +51,17 @@ from app.services.hashlists.formats import (
     Rejection,
     parse,
 )
+from app.services.hashlists.seen import CodeSet
+from app.services.sync import ADD_RANGE
+from hashing.types import Signal
+from index import HashIndex
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH = 5_000
-"""Lines per transaction on PostgreSQL. A batch's ``index_changes`` ids are
-taken at insert and seen at commit, while other sessions may commit higher ids
-meanwhile; kept well below the change feed's look-back window (10,000 ids in
-app/services/sync.py), so no follower polling meanwhile skips them."""
-DEFAULT_BATCH_SQLITE = 20_000
-"""Lines per transaction on SQLite, whose single writer makes feed ids visible
-in order; larger batches write each page of the random-keyed hash index fewer
-times (docs/benchmarks.md)."""
-ANALYZE_MIN_ROWS = 50_000
-"""PostgreSQL statistics are refreshed once an import has added this many rows
-and as many as the table held at the last refresh (see ``_analyze``)."""
-IN_CHUNK = 5_000
-"""Values per ``IN (...)`` lookup of hashes already held (SQLite allows 32,766
-parameters a statement)."""
+DEFAULT_BATCH = 20_000
+"""Lines per transaction. One change-feed row stands for a whole batch, so the
+batch size no longer bears on the feed's look-back window; larger batches
+gained little (docs/benchmarks.md) and hold more work a crash would undo."""
 
 RUNNING, FAILED, DONE = "running", "failed", "done"
 
@@ -97,8 +84,7 @@ class ImportOptions:
     filename: str = ""
     """What the audit trail calls the file (default: its path)."""
     batch_size: int | None = None
-    """Lines per transaction; default :data:`DEFAULT_BATCH` (PostgreSQL) or
-    :data:`DEFAULT_BATCH_SQLITE`."""
+    """Lines per transaction; default :data:`DEFAULT_BATCH`."""
 
 
 @dataclass
@@ -120,6 +106,7 @@ class ImportSummary:
     seconds: float = 0.0
     """Wall time of this run."""
     lines_this_run: int = 0
+    added_this_run: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -138,6 +125,18 @@ class ImportSummary:
         }
 
 
+class Committed(NamedTuple):
+    """What one committed batch added."""
+
+    change_id: int
+    """Its ``add_range`` change-feed row."""
+    added: dict[str, list[tuple[bytes, int]]]
+    """(value, item id) of each new hash, by signal, as :meth:`HashIndex.add_many` takes them."""
+
+    def rows(self) -> list[Added]:
+        return [(s, value, key) for s, pairs in self.added.items() for value, key in pairs]
+
+
 @dataclass
 class Hooks:
     """What the caller hears while an import runs."""
@@ -145,10 +144,14 @@ class Hooks:
     rejected: Callable[[Rejection], None] | None = None
     """Every rejected line, in order, including those of lines a previous run
     committed (so a report rewritten on resume is complete)."""
-    committed: Callable[[list[Added]], None] | None = None
-    """The hashes a batch stored, after its commit (to put them in an index)."""
+    committed: Callable[[Committed], None] | None = None
+    """A batch that added hashes, after its commit (to put them in an index)."""
     progress: Callable[[int], None] | None = None
     """Bytes of the file read so far, after each batch."""
+    between: Callable[[], None] | None = None
+    """Called before each batch is written (the command applies the change feed
+    to its index there). Batches are sorted into new and held hashes up to
+    :data:`READ_AHEAD` batches before they are written."""
 
 
 def file_sha256(path: Path) -> str:
@@ -163,12 +166,18 @@ def import_hash_list(
     engine: Engine,
     path: Path,
     options: ImportOptions,
+    index: HashIndex,
     hooks: Hooks | None = None,
     *,
     digest: str | None = None,
     max_batches: int | None = None,
 ) -> ImportSummary:
     """Import ``path``, or resume an unfinished import of the same file.
+
+    ``index`` answers which hashes active items already hold: it must hold
+    every active item's hashes (a server's index, or one loaded as a server
+    loads it), kept current through ``hooks.between`` or the caller's follower.
+    The import does not add to it; ``hooks.committed`` may.
 
     ``digest`` is the file's SHA-256 hex when the caller has it already;
     ``max_batches`` stops after that many batches with the import left
@@ -181,7 +190,7 @@ def import_hash_list(
     started = time.perf_counter()
     summary = _begin(engine, options, digest or file_sha256(path), options.filename or str(path))
     try:
-        _run(engine, path, options, hooks, summary, max_batches)
+        _run(engine, path, index, options, hooks, summary, max_batches)
     except ImportConflict:
         raise  # the row belongs to the run that moved it on
     except HashListError:
@@ -266,120 +275,338 @@ def _begin(engine: Engine, options: ImportOptions, digest: str, filename: str) -
 def _run(
     engine: Engine,
     path: Path,
+    index: HashIndex,
     options: ImportOptions,
     hooks: Hooks,
     summary: ImportSummary,
     max_batches: int | None,
 ) -> None:
-    skip_to = summary.lines
-    batch_size = options.batch_size or default_batch(engine.dialect.name)
+    batch_size = options.batch_size or DEFAULT_BATCH
+    read = _read(path, options.fmt, summary.lines, batch_size, hooks.rejected, _Held(index))
     batches = 0
-    with path.open("rb") as stream, _writer(engine, options) as writer:
+    # The file is read, parsed and sorted into new and held hashes a batch or
+    # two ahead on another thread while this one writes: the database works
+    # without the GIL (SQLite in one statement a batch, PostgreSQL in its own
+    # process), so the two overlap.
+    with (
+        _fewer_collections(),
+        _writer(engine, options) as writer,
+        _ahead(read, READ_AHEAD) as ready,
+    ):
+        for batch in ready:
+            if batch.new or batch.already or batch.rejected or batch.last > summary.lines:
+                if hooks.between is not None:
+                    hooks.between()
+                committed = writer.commit(
+                    summary, batch.new, batch.already, batch.rejected, batch.last
+                )
+                if committed is not None and hooks.committed is not None:
+                    hooks.committed(committed)
+                batches += 1
+            if hooks.progress is not None:
+                hooks.progress(batch.position)
+            if batch.final:
+                break
+            if max_batches is not None and batches >= max_batches:
+                return
+    _finish(engine, options, summary)
+
+
+GC_THRESHOLD = 100_000
+"""Allocations between the garbage collector's young-generation passes while an
+import runs (Python's default: 700)."""
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector less often for the duration.
+
+    An import allocates a few million short-lived tuples and lists, none of them
+    in cycles; at the default threshold the collector's full passes over every
+    object of the process took a quarter of an import's CPU (500,000 lines on
+    SQLite: 2.3 s on the writing thread, 1.4 s at this threshold and 1.5 s with
+    collection off). Process-wide, so it is restored as it was when done.
+    """
+    global _gc_users, _gc_saved
+    with _gc_lock:  # imports may run at once (uploads): the last one out restores
+        if _gc_users == 0:
+            _gc_saved = gc.get_threshold()
+            gc.set_threshold(max(_gc_saved[0], GC_THRESHOLD), *_gc_saved[1:])
+        _gc_users += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0:
+                gc.set_threshold(*_gc_saved)
+
+
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_saved = gc.get_threshold()
+
+
+READ_AHEAD = 2
+"""Batches read ahead of the one being written."""
+
+
+class _Batch(NamedTuple):
+    """A batch of the file, sorted out."""
+
+    new: list[Entry]
+    """Entries of hashes no active item holds, nor an earlier line, in file order."""
+    already: int
+    rejected: int
+    last: int
+    """The batch's last line."""
+    position: int
+    """Bytes of the file read up to it."""
+    final: bool = False
+    """The end of the file (the batch may be empty: only trailing blank lines)."""
+
+
+def _read(
+    path: Path,
+    fmt: Format,
+    skip_to: int,
+    batch_size: int,
+    rejected_hook: Callable[[Rejection], None] | None,
+    held: _Held,
+) -> Iterator[_Batch]:
+    """The file's outcomes after line ``skip_to``, ``batch_size`` lines a batch;
+    every rejection goes to ``rejected_hook``, those of earlier lines too."""
+
+    def batch(entries: list[Entry], rejected: int, last: int, final: bool = False) -> _Batch:
+        new = held.new(entries)
+        return _Batch(new, len(entries) - len(new), rejected, last, reader.position, final)
+
+    with path.open("rb") as stream:
         reader = LineReader(stream)
         entries: list[Entry] = []
         rejected = 0
         last = skip_to
-        for parsed in parse(options.fmt, reader):
+        for parsed in parse(fmt, reader):
             if isinstance(parsed, Rejection):
-                if hooks.rejected is not None:
-                    hooks.rejected(parsed)
+                if rejected_hook is not None:
+                    rejected_hook(parsed)
                 if parsed.line <= skip_to:
                     continue
                 rejected += 1
+            elif parsed.line <= skip_to:
+                continue
             else:
-                if parsed.line <= skip_to:
-                    continue
                 entries.append(parsed)
-            last = parsed.line
             if len(entries) + rejected >= batch_size:
-                writer.commit(hooks, summary, entries, rejected, last)
+                yield batch(entries, rejected, parsed.line)
                 entries, rejected = [], 0
-                batches += 1
-                if hooks.progress is not None:
-                    hooks.progress(reader.position)
-                if max_batches is not None and batches >= max_batches:
-                    return
+            last = parsed.line
         # Trailing blank lines count as lines of the file, not as outcomes.
-        last = max(last, reader.lines)
-        if entries or rejected or last > summary.lines:
-            writer.commit(hooks, summary, entries, rejected, last)
-        if hooks.progress is not None:
-            hooks.progress(reader.position)
-    _finish(engine, options, summary)
+        yield batch(entries, rejected, max(last, reader.lines), final=True)
 
 
-def default_batch(dialect: str) -> int:
-    return DEFAULT_BATCH_SQLITE if dialect == "sqlite" else DEFAULT_BATCH
+@contextmanager
+def _ahead(items: Iterator[_Batch], depth: int) -> Iterator[Iterator[_Batch]]:
+    """``items`` produced on a thread of its own, up to ``depth`` ahead of the
+    consumer; an exception there is raised here. Leaving the block stops it."""
+    handoff: queue.Queue[tuple[_Batch | None, BaseException | None]] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(message: tuple[_Batch | None, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(message, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put((None, exc))
+        finally:
+            if isinstance(items, Generator):
+                items.close()  # the file, on this thread
+
+    def consume() -> Iterator[_Batch]:
+        while True:
+            item, error = handoff.get()
+            if error is not None:
+                raise error
+            assert item is not None
+            yield item
+            if item.final:
+                return
+
+    thread = threading.Thread(target=produce, name="import-reader", daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        thread.join()
 
 
-# Each batch's new entries go to this per-connection temporary table first (one
-# row a hash, by COPY or one executemany), and from there into items,
-# item_hashes and index_changes by three INSERT ... SELECT statements, so the
-# per-row work of the three inserts happens inside the database.
-_STAGE_METADATA = MetaData()
-STAGE = Table(
-    "hashwall_import_stage",
-    _STAGE_METADATA,
-    # SQLite's INTEGER PRIMARY KEY is the row id itself, not a second b-tree.
-    Column(
-        "item_id",
-        BigInteger().with_variant(Integer(), "sqlite"),
-        primary_key=True,
-        autoincrement=False,
-    ),
-    Column("signal", String(20), nullable=False),
-    Column("value", LargeBinary, nullable=False),
-    Column("category", String(30), nullable=False),
-    Column("case_ref", String(200)),
-    Column("quality", Integer),
-    Column("note", Text),
-    Column("media_type", String(20), nullable=False),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DELETE ROWS",
+class _Held:
+    """Which entries of a batch are new: not held by an active item (asked of the
+    index, an exact lookup per signal), not new earlier in the file, and not
+    earlier in the batch."""
+
+    def __init__(self, index: HashIndex) -> None:
+        self.index = index
+        self.seen: dict[str, CodeSet] = defaultdict(CodeSet)
+        """The hashes found new so far (the caller's index may never get them:
+        the command's does not). A batch that then fails to commit ends the run,
+        and a rerun starts again from the last committed line."""
+
+    def new(self, entries: Sequence[Entry]) -> list[Entry]:
+        """The new entries, in file order; from now on they count as seen."""
+        if not entries:
+            return []
+        values = list(map(_VALUE, entries))
+        signal = entries[0].signal
+        if _all_equal(signal, map(_SIGNAL, entries)) and len(set(values)) == len(values):
+            # The common case, without a Python step per entry: one signal, no
+            # hash twice in the batch.
+            fresh = np.logical_not(self._known(signal.value, values)).tolist()
+            self.seen[signal.value].add(list(compress(values, fresh)))
+            return list(compress(entries, fresh))
+        unique: dict[tuple[Signal, bytes], Entry] = {}
+        for entry in entries:  # the first line with a hash keeps it
+            unique.setdefault((entry.signal, entry.value), entry)
+        by_signal: dict[Signal, list[bytes]] = defaultdict(list)
+        for signal, value in unique:
+            by_signal[signal].append(value)
+        new_keys: set[tuple[Signal, bytes]] = set()
+        for signal, group in by_signal.items():
+            fresh = np.logical_not(self._known(signal.value, group)).tolist()
+            new_values = list(compress(group, fresh))
+            self.seen[signal.value].add(new_values)
+            new_keys.update((signal, value) for value in new_values)
+        return [entry for key, entry in unique.items() if key in new_keys]
+
+    def _known(self, signal: str, values: list[bytes]) -> npt.NDArray[np.bool_]:
+        return self.seen[signal].contains(values) | self.index.contains(signal, values)
+
+
+_SIGNAL = itemgetter(1)
+_VALUE = itemgetter(2)
+
+
+def _all_equal(first: object, items: Iterable[object]) -> bool:
+    """Whether every item equals ``first``, compared in C (a set of enum members
+    would hash each through Enum.__hash__, in Python)."""
+    return all(map(eq, repeat(first), items))
+
+
+# SQLite settings of the import's own connection, restored when it is done.
+_SQLITE_PRAGMAS = {"cache_size": -131_072}
+
+_COLUMNS = (
+    "id",
+    "media_type",
+    "category",
+    "case_ref",
+    "note",
+    "quality",
+    "active",
+    "created_at",
+    "created_by",
+    "hash_signal",
+    "hash_value",
 )
-_STAGE_COLUMNS = [c.name for c in STAGE.columns]
-
-_PG_HELD = text(
-    "SELECT u.value FROM unnest(CAST(:values AS bytea[])) AS u(value) WHERE EXISTS ("
-    "SELECT 1 FROM item_hashes JOIN items ON items.id = item_hashes.item_id "
-    "WHERE item_hashes.signal = :signal AND item_hashes.value = u.value AND items.active)"
+_INSERT = f"INSERT INTO items ({', '.join(_COLUMNS)}) "
+# SQLite: a batch is one statement whose rows SQLite makes itself, with the
+# hashes in one blob cut by substr(): no Python binding per row, three times the
+# rows a second of executemany. The batch's item ids are contiguous (this
+# transaction holds the write lock), so each row's id is the first plus its rank.
+_SQLITE_UNIFORM = (
+    "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < :count) "
+    + _INSERT
+    + "SELECT :first + i, :media_type, :category, :case_ref, :note, :quality, 1, :created_at, "
+    ":created_by, :signal, substr(:values, i * :width + 1, :width) FROM n"
 )
+"""Every entry of the batch has the same signal, category, case, quality, note
+and media type (a list without per-line columns)."""
+_SQLITE_MIXED = (
+    _INSERT + "SELECT :first + key, value ->> 0, value ->> 1, value ->> 2, value ->> 3, "
+    "value ->> 4, 1, :created_at, :created_by, value ->> 5, substr(:values, value ->> 6, "
+    "value ->> 7) FROM json_each(:rows)"
+)
+"""Per-line values as one JSON array of rows."""
+_SHAPE = itemgetter(1, 3, 4, 5, 6, 7)
+_PG_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
+_PG_BINARY_TRAILER = struct.pack("!h", -1)
+_PG_NULL = struct.pack("!i", -1)
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+"""Binary timestamps count microseconds from here."""
 
 
-def _sqlite_held(count: int) -> str:
-    return (
-        "SELECT item_hashes.value FROM item_hashes JOIN items ON items.id = item_hashes.item_id "
-        f"WHERE item_hashes.signal = ? AND item_hashes.value IN ({', '.join('?' * count)}) "
-        "AND items.active"
-    )
+class _Shared(NamedTuple):
+    """What every row of a uniform batch has in common (all but id and hash)."""
+
+    media_type: str
+    category: str
+    case_ref: str | None
+    note: str | None
+    quality: int | None
+    signal: str
+    width: int
+    """Bytes of each hash."""
 
 
-# SQLite settings of the import's own connection, restored when it is done. A
-# larger page cache keeps the random-keyed ix_item_hashes_signal_value in
-# memory; the staging table never touches the disk.
-_SQLITE_PRAGMAS = {"cache_size": -131_072, "temp_store": 2}
+"""What _SQLITE_UNIFORM needs the same in every entry: signal, category, case,
+quality, note, media type."""
+_PG_IDS = text(
+    "SELECT min(v), max(v), CASE WHEN max(v) - min(v) + 1 = count(*) THEN NULL "
+    "ELSE array_agg(v ORDER BY v) END "
+    "FROM (SELECT nextval(CAST(:seq AS regclass)) AS v FROM generate_series(1, :n)) AS ids"
+)
+_PG_COPY = f"COPY items ({', '.join(_COLUMNS)}) FROM STDIN"
 
 
 @contextmanager
 def _writer(engine: Engine, options: ImportOptions) -> Iterator[_BatchWriter]:
     with engine.connect() as conn:
         saved: dict[str, Any] = {}
-        with conn.begin():
-            if conn.dialect.name == "sqlite":
+        if conn.dialect.name == "sqlite":
+            with conn.begin():
                 for name, value in _SQLITE_PRAGMAS.items():
                     saved[name] = conn.exec_driver_sql(f"PRAGMA {name}").scalar()
                     conn.exec_driver_sql(f"PRAGMA {name} = {value}")
-            STAGE.create(conn, checkfirst=True)
-            writer = _BatchWriter(conn, options)
         try:
-            yield writer
+            yield _BatchWriter(conn, options)
         finally:
             if conn.in_transaction():
                 conn.rollback()
-            with conn.begin():
-                STAGE.drop(conn, checkfirst=True)
-                for name, value in saved.items():
-                    conn.exec_driver_sql(f"PRAGMA {name} = {int(value)}")
+            if saved:
+                with conn.begin():
+                    for name, value in saved.items():
+                        conn.exec_driver_sql(f"PRAGMA {name} = {int(value)}")
+
+
+def _by_signal(entries: Sequence[Entry], ids: Sequence[int]) -> dict[str, list[tuple[bytes, int]]]:
+    """(value, item id) of each entry, by signal name."""
+    if _all_equal(entries[0].signal, map(_SIGNAL, entries)):
+        return {str(entries[0].signal): list(zip(map(_VALUE, entries), ids, strict=True))}
+    added: dict[str, list[tuple[bytes, int]]] = defaultdict(list)
+    for item_id, entry in zip(ids, entries, strict=True):
+        # str() of these string enums is their value, without Enum.value's cost.
+        added[str(entry.signal)].append((entry.value, item_id))
+    return dict(added)
+
+
+def _copy_text(value: str | None) -> str:
+    """A value in PostgreSQL's COPY text format."""
+    if value is None:
+        return "\\N"
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
 
 
 class _BatchWriter:
@@ -388,23 +615,27 @@ class _BatchWriter:
         self.options = options
         self.postgres = conn.dialect.name == "postgresql"
         self._sequence = ""
-        self._analyzed_rows = 0
-        self._added_since_analyze = 0
         if self.postgres:
-            self._sequence = str(conn.scalar(text("SELECT pg_get_serial_sequence('items', 'id')")))
-            self._analyze()
+            with conn.begin():
+                self._sequence = str(
+                    conn.scalar(text("SELECT pg_get_serial_sequence('items', 'id')"))
+                )
+        self._created_at = Item.__table__.c.created_at.type.dialect_impl(conn.dialect)
+        self._copy_memo: dict[str | None, str] = {}
 
     def commit(
         self,
-        hooks: Hooks,
         summary: ImportSummary,
-        entries: Sequence[Entry],
+        new: Sequence[Entry],
+        already: int,
         rejected: int,
         last_line: int,
-    ) -> None:
-        """Write one batch and the import's progress in one transaction."""
+    ) -> Committed | None:
+        """Write one batch's new entries and the import's progress in one
+        transaction; returns what it added (None when nothing)."""
         conn = self.conn
         now = utcnow()
+        committed: Committed | None = None
         with conn.begin():
             # Written first: on SQLite this takes the write lock, so the ids read
             # below stay free until the commit; on both databases the row check
@@ -412,176 +643,171 @@ class _BatchWriter:
             moved = conn.execute(
                 update(HashImport)
                 .where(HashImport.id == summary.import_id, HashImport.lines_done == summary.lines)
-                .values(updated_at=now)
-            )
-            if moved.rowcount != 1:
-                raise ImportConflict(
-                    f"import {summary.import_id} was moved on by another run; rerun to resume"
-                )
-            unique: dict[tuple[str, bytes], Entry] = {}
-            for entry in entries:  # the first line with a hash keeps it
-                unique.setdefault((entry.signal.value, entry.value), entry)
-            held = self._held(unique.keys())
-            new = [entry for key, entry in unique.items() if key not in held]
-            added = self._insert(new, now) if new else []
-            already = len(entries) - len(new)
-            conn.execute(
-                update(HashImport)
-                .where(HashImport.id == summary.import_id)
                 .values(
+                    updated_at=now,
                     lines_done=last_line,
                     added=HashImport.added + len(new),
                     already_present=HashImport.already_present + already,
                     rejected=HashImport.rejected + rejected,
                 )
             )
+            if moved.rowcount != 1:
+                raise ImportConflict(
+                    f"import {summary.import_id} was moved on by another run; rerun to resume"
+                )
+            if new:
+                ids = self._new_item_ids(len(new))
+                self._insert(ids, new, now)
+                # Last before the commit: a feed id becomes visible at the commit,
+                # and a short gap keeps it inside the followers' look-back window.
+                change_id = conn.execute(
+                    insert(IndexChange)
+                    .values(item_id=ids[0], last_item_id=ids[-1], op=ADD_RANGE, created_at=now)
+                    .returning(IndexChange.id)
+                ).scalar_one()
+                committed = Committed(change_id, _by_signal(new, ids))
         summary.lines_this_run += last_line - summary.lines
         summary.lines = last_line
         summary.added += len(new)
+        summary.added_this_run += len(new)
         summary.already_present += already
         summary.rejected += rejected
-        if hooks.committed is not None and added:
-            hooks.committed(added)
-        if self.postgres:
-            self._added_since_analyze += len(new)
-            if self._added_since_analyze > max(self._analyzed_rows, ANALYZE_MIN_ROWS):
-                with conn.begin():
-                    self._analyze()
-
-    def _analyze(self) -> None:
-        """Refresh PostgreSQL's statistics of the tables an import grows.
-
-        Planned from the statistics of a much smaller table, the lookup of held
-        hashes becomes a hash join over all of item_hashes, once a batch: an
-        import into an empty database slowed to 500 hashes/s by 200,000. Each
-        time the import has doubled the table, ANALYZE (a sample of 30,000 rows)
-        keeps the plan on index probes.
-        """
-        self.conn.exec_driver_sql("ANALYZE items, item_hashes")
-        rows = self.conn.scalar(
-            text("SELECT reltuples FROM pg_class WHERE oid = CAST('item_hashes' AS regclass)")
-        )
-        self._analyzed_rows = max(0, int(rows or 0))
-        self._added_since_analyze = 0
-
-    def _held(self, keys: Iterable[tuple[str, bytes]]) -> set[tuple[str, bytes]]:
-        """Those of ``keys`` (signal, value) some active item already holds,
-        looked up a batch at a time through ``ix_item_hashes_signal_value``."""
-        by_signal: dict[str, list[bytes]] = defaultdict(list)
-        for signal, value in keys:
-            by_signal[signal].append(value)
-        held: set[tuple[str, bytes]] = set()
-        for signal, values in by_signal.items():
-            if self.postgres:
-                # One semi-join of the batch as an array against the index: twice
-                # the speed of IN lists of the same values (docs/benchmarks.md).
-                rows = self.conn.execute(_PG_HELD, {"signal": signal, "values": values})
-                held.update((signal, value) for (value,) in rows)
-                continue
-            for start in range(0, len(values), IN_CHUNK):
-                chunk = values[start : start + IN_CHUNK]
-                # Plain SQL on the driver: compiling and processing 5,000 bound
-                # parameters through SQLAlchemy took longer than the lookup.
-                rows = self.conn.exec_driver_sql(_sqlite_held(len(chunk)), (signal, *chunk))
-                held.update((signal, value) for (value,) in rows)
-        return held
+        return committed
 
     def _new_item_ids(self, count: int) -> list[int]:
-        """Ids for ``count`` new items, taken before inserting so the item, hash
-        and feed rows can all be written from the staging table."""
+        """Ids for ``count`` new items, in file order, taken before inserting so
+        the batch's feed row can name its range."""
         if self.postgres:
-            rows = self.conn.execute(
-                text("SELECT nextval(CAST(:seq AS regclass)) FROM generate_series(1, :n)"),
-                {"seq": self._sequence, "n": count},
-            )
-            return [int(value) for (value,) in rows]
+            # Contiguous unless another session took ids meanwhile: then, and only
+            # then, the ids themselves come back.
+            low, high, scattered = self.conn.execute(
+                _PG_IDS, {"seq": self._sequence, "n": count}
+            ).one()
+            if scattered is not None:
+                return [int(value) for value in scattered]
+            return list(range(int(low), int(high) + 1))
         # SQLite: this transaction holds the database's write lock (see above).
         top = int(self.conn.scalar(select(func.max(Item.id))) or 0)
         return list(range(top + 1, top + 1 + count))
 
-    def _insert(self, entries: Sequence[Entry], now: datetime) -> list[Added]:
-        conn = self.conn
+    def _insert(self, ids: Sequence[int], entries: Sequence[Entry], now: datetime) -> None:
+        values = b"".join(map(_VALUE, entries))
+        shared: _Shared | None = None
+        if _all_equal(_SHAPE(entries[0]), map(_SHAPE, entries)):
+            e = entries[0]
+            shared = _Shared(
+                e.media_type,
+                self.options.category.value if e.category is None else e.category.value,
+                self.options.case_ref if e.case_ref is None else e.case_ref,
+                e.note,
+                e.quality,
+                e.signal.value,
+                len(e.value),
+            )
+        if self.postgres:
+            if shared is not None:
+                self._copy_binary(ids, shared, values, now)
+            else:
+                self._copy(ids, entries, now)
+            return
+        process = self._created_at.bind_processor(self.conn.dialect)
+        fixed = {
+            "first": ids[0],
+            "created_at": process(now) if process is not None else now,
+            "created_by": self.options.operator,
+            "values": values,
+        }
+        driver: Any = self.conn.connection.driver_connection
+        if shared is not None:
+            driver.execute(_SQLITE_UNIFORM, fixed | shared._asdict() | {"count": len(ids)})
+            return
         category = self.options.category.value
         case_ref = self.options.case_ref
-        ids = self._new_item_ids(len(entries))
-        rows = [
-            (
-                item_id,
-                e.signal.value,
-                e.value,
-                category if e.category is None else e.category.value,
-                case_ref if e.case_ref is None else e.case_ref,
-                e.quality,
-                e.note,
-                e.media_type,
+        rows = []
+        offset = 1
+        for e in entries:
+            rows.append(
+                (
+                    e.media_type,
+                    category if e.category is None else str(e.category),
+                    case_ref if e.case_ref is None else e.case_ref,
+                    e.note,
+                    e.quality,
+                    str(e.signal),
+                    offset,
+                    len(e.value),
+                )
             )
+            offset += len(e.value)
+        driver.execute(_SQLITE_MIXED, fixed | {"rows": json.dumps(rows)})
+
+    def _copy_binary(
+        self, ids: Sequence[int], shared: _Shared, values: bytes, now: datetime
+    ) -> None:
+        """A batch whose rows differ only in id and hash, by ``COPY`` in binary
+        form, every row laid out at once in a NumPy array: no Python step per
+        row, and less for the server to parse than text."""
+        count = len(ids)
+
+        def text_field(value: str | None) -> bytes:
+            if value is None:
+                return _PG_NULL
+            data = value.encode()
+            return struct.pack("!i", len(data)) + data
+
+        micros = (now - _PG_EPOCH) // timedelta(microseconds=1)
+        middle = b"".join(
+            (
+                text_field(shared.media_type),
+                text_field(shared.category),
+                text_field(shared.case_ref),
+                text_field(shared.note),
+                _PG_NULL if shared.quality is None else struct.pack("!ii", 4, shared.quality),
+                struct.pack("!i?", 1, True),
+                struct.pack("!iq", 8, micros),
+                text_field(self.options.operator),
+                text_field(shared.signal),
+                struct.pack("!i", shared.width),
+            )
+        )
+        head = struct.pack("!hi", len(_COLUMNS), 8)
+        rows = np.empty((count, len(head) + 8 + len(middle) + shared.width), np.uint8)
+        rows[:, : len(head)] = np.frombuffer(head, np.uint8)
+        at = len(head) + 8
+        rows[:, len(head) : at] = np.asarray(ids, ">i8").view(np.uint8).reshape(count, 8)
+        rows[:, at : at + len(middle)] = np.frombuffer(middle, np.uint8)
+        rows[:, at + len(middle) :] = np.frombuffer(values, np.uint8).reshape(count, shared.width)
+        driver: Any = self.conn.connection.driver_connection
+        with driver.cursor() as cursor, cursor.copy(_PG_COPY + " (FORMAT binary)") as copy:
+            copy.write(_PG_BINARY_HEADER + rows.tobytes() + _PG_BINARY_TRAILER)
+
+    def _copy(self, ids: Sequence[int], entries: Sequence[Entry], now: datetime) -> None:
+        """The batch's items by ``COPY`` in text form, built here: about twice the
+        speed of psycopg adapting each value of each row."""
+        memo = self._copy_memo
+
+        def field(value: str | None) -> str:
+            out = memo.get(value)
+            if out is None:
+                out = memo[value] = _copy_text(value)
+            return out
+
+        category = self.options.category.value
+        case_ref = self.options.case_ref
+        # active, created_at and created_by are the same for every row.
+        fixed = f"\tt\t{_copy_text(now.isoformat())}\t{field(self.options.operator)}\t"
+        null = "\\N"
+        lines = [
+            f"{item_id}\t{e.media_type}\t"
+            f"{category if e.category is None else e.category}\t"
+            f"{field(case_ref if e.case_ref is None else e.case_ref)}\t"
+            f"{field(e.note)}\t{null if e.quality is None else e.quality}"
+            f"{fixed}{e.signal}\t\\\\x{e.value.hex()}\n"
             for item_id, e in zip(ids, entries, strict=True)
         ]
-        self._stage(rows)
-        s = STAGE.c
-        conn.execute(
-            insert(Item).from_select(
-                [
-                    "id",
-                    "media_type",
-                    "category",
-                    "case_ref",
-                    "note",
-                    "quality",
-                    "active",
-                    "created_at",
-                    "created_by",
-                ],
-                select(
-                    s.item_id,
-                    s.media_type,
-                    s.category,
-                    s.case_ref,
-                    s.note,
-                    s.quality,
-                    true(),
-                    literal(now, Item.created_at.type),
-                    literal(self.options.operator, Item.created_by.type),
-                ).order_by(s.item_id),
-            )
-        )
-        conn.execute(
-            insert(ItemHash).from_select(
-                ["item_id", "signal", "value", "variant", "quality"],
-                select(
-                    s.item_id, s.signal, s.value, literal("original", String()), s.quality
-                ).order_by(s.item_id),
-            )
-        )
-        # Last before the commit: feed ids become visible at the commit, and a
-        # short gap keeps them inside the followers' look-back window.
-        conn.execute(
-            insert(IndexChange).from_select(
-                ["item_id", "op", "created_at"],
-                select(
-                    s.item_id, literal("add", String()), literal(now, IndexChange.created_at.type)
-                ).order_by(s.item_id),
-            )
-        )
-        if not self.postgres:
-            conn.execute(delete(STAGE))  # PostgreSQL empties it at the commit
-        return [(signal, value, item_id) for item_id, signal, value, *_ in rows]
-
-    def _stage(self, rows: list[tuple[Any, ...]]) -> None:
-        if self.postgres:
-            # COPY: the fastest way into PostgreSQL, several times executemany's speed.
-            driver: Any = self.conn.connection.driver_connection
-            columns = ", ".join(_STAGE_COLUMNS)
-            with (
-                driver.cursor() as cursor,
-                cursor.copy(f"COPY {STAGE.name} ({columns}) FROM STDIN") as copy,
-            ):
-                for row in rows:
-                    copy.write_row(row)
-            return
-        self.conn.execute(
-            insert(STAGE), [dict(zip(_STAGE_COLUMNS, row, strict=True)) for row in rows]
-        )
+        driver: Any = self.conn.connection.driver_connection
+        with driver.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
+            copy.write("".join(lines))
 
 
 def _finish(engine: Engine, options: ImportOptions, summary: ImportSummary) -> None:
