@@ -134,6 +134,11 @@ _FRAMES = (
     .order_by(_HASHES.c.item_id, _HASHES.c.id)
 )
 _TIMED_FRAMES = _FRAMES.where(_HASHES.c.frame_at.is_not(None))
+# An inline hash (an imported item's one hash) has no keyframe time.
+_INLINE = select(_ITEMS.c.id, _ITEMS.c.hash_signal, _ITEMS.c.hash_value).where(
+    _ITEMS.c.id.in_(bindparam("ids", expanding=True)),
+    _ITEMS.c.hash_signal.in_([Signal.PDQ.value, Signal.PHASH.value]),
+)
 _ACTIVE_FACTS = select(_ITEMS.c.id, _ITEMS.c.category, _ITEMS.c.quality).where(
     _ITEMS.c.id.in_(bindparam("ids", expanding=True)), _ITEMS.c.active.is_(True)
 )
@@ -144,20 +149,16 @@ def item_frames(
 ) -> dict[int, ItemFrames]:
     """Each item's PDQ and pHash hashes grouped by keyframe (see
     :func:`app.services.clips.item_frames_of`); ``timed_only`` skips the hashes
-    of still items, which have no keyframe times."""
+    of still items (and imported ones), which have no keyframe times."""
     if not item_ids:
         return {}
     rows = session.execute(_TIMED_FRAMES if timed_only else _FRAMES, {"ids": list(item_ids)})
     grouped: dict[int, list[tuple[str, bytes, float | None, str]]] = defaultdict(list)
     for item_id, signal, value, at, variant in rows:
         grouped[item_id].append((signal, value, at, variant))
-    inline = session.execute(
-        select(Item.id, Item.hash_signal, Item.hash_value).where(
-            Item.id.in_(item_ids),
-            Item.hash_signal.in_([Signal.PDQ.value, Signal.PHASH.value]),
-        )
-    )
-    for item_id, hash_signal, hash_value in inline:
+    if timed_only:
+        return {item_id: item_frames_of(entries) for item_id, entries in grouped.items()}
+    for item_id, hash_signal, hash_value in session.execute(_INLINE, {"ids": list(item_ids)}):
         if hash_signal is not None and hash_value is not None:  # as the query says
             grouped[item_id].append((hash_signal, hash_value, None, INLINE_VARIANT))
     return {item_id: item_frames_of(entries) for item_id, entries in grouped.items()}
