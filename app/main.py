@@ -18,6 +18,7 @@ from app.db import make_engine, make_sessionmaker
 from app.deps import index_ready
 from app.errors import install_handlers
 from app.limits import BodyLimit, LoadShedder, RateLimiter
+from app.memory import keep_heap
 from app.observability import RequestContext
 from app.routers import (
     check,
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        keep_heap()  # no page faults for every check's buffers (app/memory.py)
         # OpenCV's thread pool only adds contention on small images.
         cv2.setNumThreads(1)
         # Hostile files make the codecs log to stderr; the JSON error says it all.
