@@ -572,7 +572,8 @@ def http_bench(
             "",
             f"Inside the /check handler (the response's elapsed_ms: read, decode, hash, search, "
             f"log) with {clients} clients: p50 {q(server_ms, 50):.2f} ms, p99 "
-            f"{q(server_ms, 99):.2f} ms. /healthz p50 is {100 * q(health.ms(), 50) / check_p50:.0f}% "
+            f"{q(server_ms, 99):.2f} ms. /healthz p50 is "
+            f"{100 * q(health.ms(), 50) / check_p50:.0f}% "
             f"of the /check p50. The server spent {cpu_ms:.1f} CPU ms per check: at most "
             f"{1000 / cpu_ms:.0f} checks/s per fully used core. Decisions with {clients} clients: "
             f"{decisions} ({expect_block} of {checks} uploads were edits of registered photos).",
