@@ -61,6 +61,27 @@ def start_server(
         time.sleep(0.1)
 
 
+def wait_workers_ready(process: subprocess.Popen[bytes], log: Path, url: str, workers: int) -> None:
+    """Wait until every worker process of ``hashwall serve --workers N`` has its
+    index loaded: each logs it once, and then fresh connections (which may reach
+    any worker) all answer ``/readyz`` with 200."""
+    deadline = time.monotonic() + 60
+    while log.read_text().count("index loaded from") < workers:
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+    ready_in_a_row = 0
+    while ready_in_a_row < 4 * workers:
+        assert time.monotonic() < deadline, log.read_text()
+        try:
+            ok = httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            ok = False
+        ready_in_a_row = ready_in_a_row + 1 if ok else 0
+        if not ok:
+            time.sleep(0.1)
+
+
 @pytest.fixture
 def server(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     process, url = start_server(env, tmp_path / "server.log")

@@ -16,7 +16,7 @@ import httpx
 from bench import edits
 from bench.speed import multipart
 from tests.conftest import PHOTOS
-from tests.e2e.conftest import HASHWALL, env, free_port, hashwall, server
+from tests.e2e.conftest import HASHWALL, env, free_port, hashwall, server, wait_workers_ready
 
 __all__ = ["env", "server"]  # fixtures, re-exported for modules that import them from here
 
@@ -101,11 +101,7 @@ def test_two_worker_processes_stay_in_step(env: dict[str, str], tmp_path: Path) 
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while log.read_text().count("Application startup complete") < 2:
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+        wait_workers_ready(process, log, url, 2)
         with httpx.Client(base_url=url, timeout=30) as http:
             item = http.post(
                 "/register",
@@ -173,11 +169,7 @@ def test_two_clients_that_connect_at_once_are_spread_over_two_workers(tmp_path: 
         )
     uploads = [multipart(edits.jpeg(edits.load_rgb(str(photo)), 85)) for photo in PHOTOS[:10]]
     try:
-        deadline = time.monotonic() + 60
-        while log.read_text().count("Application startup complete") < 2:
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+        wait_workers_ready(process, log, f"http://127.0.0.1:{port}", 2)
         barrier = threading.Barrier(2)
         statuses: list[int] = []
 
