@@ -71,7 +71,7 @@ class _Main:
         tables: Mapping[str, npt.NDArray[Any]] | None = None,
         alive: npt.NDArray[np.bool_] | None = None,
     ) -> None:
-        self.codes = codes
+        self.codes = mih.aligned(codes)
         self.rows = len(codes)
         if keys.shape != (self.rows,):
             raise ValueError(f"{self.rows} codes but {keys.shape} keys")
@@ -100,11 +100,11 @@ class _Main:
         codes = np.asarray(codes, dtype=np.uint8).reshape(-1, bits // 8)
         layout = Layout.choose(bits, len(codes), radius) if bits % 64 == 0 else None
         if layout is None or not len(codes):
-            # A private, writable, NumPy-allocated copy (callers may pass views).
-            return cls(np.array(codes, order="C", copy=True), _compact_keys(keys), layout)
+            # A private, writable copy (callers may pass views).
+            return cls(mih.aligned(codes, copy=True), _compact_keys(keys), layout)
         # The copy is made in the tables' order, so they need no second one.
         order = MultiIndex.sort_order(codes, layout)
-        return cls(codes[order], _compact_keys(keys[order]), layout)
+        return cls(mih.aligned_take(codes, order), _compact_keys(keys[order]), layout)
 
     @property
     def nbytes(self) -> int:
@@ -528,7 +528,10 @@ class BinaryIndex:
         """Replace the contents with a snapshot written by :meth:`save`."""
         rows = contents["rows"]
         flat = _read_flat(directory / "codes.faissindex", self.bits, rows)
-        codes = faiss.vector_to_array(_storage(flat)).reshape(rows, self.code_bytes)
+        # Copied straight into an aligned array, not through vector_to_array's own.
+        codes = mih.aligned_empty(rows, self.code_bytes)
+        if rows:
+            faiss.memcpy(faiss.swig_ptr(codes), _storage(flat).data(), codes.nbytes)
         del flat
         keys = np.load(directory / "keys.npy", allow_pickle=False)
         alive = np.load(directory / "alive.npy", allow_pickle=False)
