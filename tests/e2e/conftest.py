@@ -39,15 +39,24 @@ def hashwall(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
 
 
 def start_server(
-    env: dict[str, str], log: Path, port: int | None = None
+    env: dict[str, str], log: Path, port: int | None = None, workers: int = 1
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start ``hashwall serve`` and wait until it is ready; returns the process and URL."""
+    """Start ``hashwall serve [--workers N]`` and wait until every worker is ready;
+    returns the process and URL."""
     port = port or free_port()
+    command = [HASHWALL, "serve", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     with log.open("ab") as sink:
-        process = subprocess.Popen(
-            [HASHWALL, "serve", "--port", str(port)], env=env, stdout=sink, stderr=sink
-        )
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=sink)
     url = f"http://127.0.0.1:{port}"
+    if workers > 1:
+        try:
+            wait_workers_ready(process, log, url, workers)
+        except BaseException:
+            process.kill()
+            raise
+        return process, url
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -63,8 +72,12 @@ def start_server(
 
 def wait_workers_ready(process: subprocess.Popen[bytes], log: Path, url: str, workers: int) -> None:
     """Wait until every worker process of ``hashwall serve --workers N`` has its
-    index loaded: each logs it once, and then fresh connections (which may reach
-    any worker) all answer ``/readyz`` with 200."""
+    index loaded: each logs it once (in a log of this start alone), and then fresh
+    connections (which may reach any worker) all answer ``/readyz`` with 200.
+
+    Uvicorn's start-up line comes before a worker has loaded its index, which a
+    request then meets as 503 ``index_loading``.
+    """
     deadline = time.monotonic() + 60
     while log.read_text().count("index loaded from") < workers:
         assert process.poll() is None, log.read_text()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -16,7 +15,7 @@ import httpx
 from bench import edits
 from bench.speed import multipart
 from tests.conftest import PHOTOS
-from tests.e2e.conftest import HASHWALL, env, free_port, hashwall, server, wait_workers_ready
+from tests.e2e.conftest import env, free_port, hashwall, server, start_server
 
 __all__ = ["env", "server"]  # fixtures, re-exported for modules that import them from here
 
@@ -84,7 +83,6 @@ def test_register_and_check_over_a_real_server(env: dict[str, str], server: str)
 
 def test_two_worker_processes_stay_in_step(env: dict[str, str], tmp_path: Path) -> None:
     """A registration answered by one worker process is matched by every worker."""
-    port = free_port()
     log = tmp_path / "workers.log"
     staff_key = hashwall(env, "keys", "create", "--name", "ts", "--scopes", "register").stdout
     platform_key = hashwall(env, "keys", "create", "--name", "web", "--scopes", "check").stdout
@@ -92,16 +90,8 @@ def test_two_worker_processes_stay_in_step(env: dict[str, str], tmp_path: Path) 
     platform = {"Authorization": f"Bearer {platform_key.strip()}"}
     photo = PHOTOS[14]
     upload = edits.jpeg(edits.rotate90(edits.load_rgb(str(photo)), 2), 80)
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [HASHWALL, "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=sink,
-            stderr=sink,
-        )
-    url = f"http://127.0.0.1:{port}"
+    process, url = start_server(env, log, workers=2)
     try:
-        wait_workers_ready(process, log, url, 2)
         with httpx.Client(base_url=url, timeout=30) as http:
             item = http.post(
                 "/register",
@@ -160,16 +150,9 @@ def test_two_clients_that_connect_at_once_are_spread_over_two_workers(tmp_path: 
     key = hashwall(env, "keys", "create", "--name", "web", "--scopes", "check").stdout.strip()
     port = free_port()
     log = tmp_path / "workers.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [HASHWALL, "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=sink,
-            stderr=sink,
-        )
     uploads = [multipart(edits.jpeg(edits.load_rgb(str(photo)), 85)) for photo in PHOTOS[:10]]
+    process, _ = start_server(env, log, port, workers=2)
     try:
-        wait_workers_ready(process, log, f"http://127.0.0.1:{port}", 2)
         barrier = threading.Barrier(2)
         statuses: list[int] = []
 
