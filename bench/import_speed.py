@@ -52,10 +52,11 @@ from app.schemas import Category
 from app.services.hashlists.formats import Format
 from app.services.hashlists.importer import DEFAULT_BATCH, ImportOptions
 from app.settings import Settings
+from bench.imported import BATCH as IMPORT_BATCH
+from bench.imported import catch_up_sequence, write_batch
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 HASHWALL = str(Path(sys.executable).parent / "hashwall")
-PREFILL_BATCH = 20_000
 
 
 def write_list(path: Path, lines: int, fmt: Format, seed: int) -> None:
@@ -79,49 +80,10 @@ def prefill(engine: Engine, count: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     now = datetime.now(UTC)
     with engine.begin() as connection:
-        raw = connection.connection.driver_connection
-        for start in range(0, count, PREFILL_BATCH):
-            n = min(PREFILL_BATCH, count - start)
-            first = start + 1
-            codes = rng.integers(0, 256, (n, 32), dtype=np.uint8)
-            if engine.dialect.name == "sqlite":
-                raw.execute(  # type: ignore[union-attr]
-                    "WITH RECURSIVE n(i) AS "
-                    "(SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?) "
-                    "INSERT INTO items (id, media_type, category, active, created_at, created_by, "
-                    "hash_signal, hash_value) SELECT ? + i, 'hashes', 'ncii', 1, ?, 'prefill', "
-                    "'pdq', substr(?, i * 32 + 1, 32) FROM n",
-                    (n, first, now.isoformat(sep=" ").replace("+00:00", ""), codes.tobytes()),
-                )
-                raw.execute(  # type: ignore[union-attr]
-                    "INSERT INTO index_changes (item_id, last_item_id, op, created_at) "
-                    "VALUES (?, ?, 'add_range', ?)",
-                    (first, first + n - 1, now.isoformat(sep=" ").replace("+00:00", "")),
-                )
-                continue
-            stamp = now.isoformat()
-            data = codes.tobytes()
-            lines = "".join(
-                f"{first + i}\thashes\tncii\tt\t{stamp}\tprefill\tpdq\t"
-                f"\\\\x{data[i * 32 : i * 32 + 32].hex()}\n"
-                for i in range(n)
-            )
-            with raw.cursor() as cursor:  # type: ignore[union-attr]
-                with cursor.copy(
-                    "COPY items (id, media_type, category, active, created_at, created_by, "
-                    "hash_signal, hash_value) FROM STDIN"
-                ) as copy:
-                    copy.write(lines)
-                cursor.execute(
-                    "INSERT INTO index_changes (item_id, last_item_id, op, created_at) "
-                    "VALUES (%s, %s, 'add_range', %s)",
-                    (first, first + n - 1, now),
-                )
-        if engine.dialect.name == "postgresql":
-            # Rows given explicit ids leave the sequence behind.
-            connection.exec_driver_sql(
-                "SELECT setval(pg_get_serial_sequence('items', 'id'), (SELECT max(id) FROM items))"
-            )
+        for start in range(0, count, IMPORT_BATCH):
+            codes = rng.integers(0, 256, (min(IMPORT_BATCH, count - start), 32), dtype=np.uint8)
+            write_batch(connection, codes, start + 1, now, "prefill")
+        catch_up_sequence(connection)
     if engine.dialect.name == "postgresql":
         # What autovacuum would long since have done to a table of this size; left
         # to it, its pass over the new rows ran during the measured import.

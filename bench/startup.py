@@ -36,6 +36,8 @@ from sqlalchemy import create_engine
 
 from app import db
 from app.settings import Settings
+from bench.imported import BATCH as IMPORT_BATCH
+from bench.imported import catch_up_sequence, write_batch
 
 HASHWALL = str(Path(sys.executable).parent / "hashwall")
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -82,15 +84,8 @@ def fill(url: str, codes: npt.NDArray[np.uint8], first_id: int, imported: bool =
                     with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                         for row in rows:
                             copy.write_row(row)
-        if engine.dialect.name == "postgresql":
-            # Rows given explicit ids leave the sequence behind.
-            connection.exec_driver_sql(
-                "SELECT setval(pg_get_serial_sequence('items', 'id'), (SELECT max(id) FROM items))"
-            )
+        catch_up_sequence(connection)
     engine.dispose()
-
-
-IMPORT_BATCH = 20_000
 
 
 def fill_imported(url: str, codes: npt.NDArray[np.uint8], first_id: int) -> None:
@@ -99,46 +94,10 @@ def fill_imported(url: str, codes: npt.NDArray[np.uint8], first_id: int) -> None
     now = datetime.now(UTC)
     engine = create_engine(url)
     with engine.begin() as connection:
-        raw = connection.connection.driver_connection
         for start in range(0, len(codes), IMPORT_BATCH):
             batch = codes[start : start + IMPORT_BATCH]
-            first = first_id + start
-            if engine.dialect.name == "sqlite":
-                stamp = now.isoformat(sep=" ").replace("+00:00", "")
-                raw.execute(  # type: ignore[union-attr]
-                    "WITH RECURSIVE n(i) AS "
-                    "(SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?) "
-                    "INSERT INTO items (id, media_type, category, active, created_at, "
-                    "created_by, hash_signal, hash_value) SELECT ? + i, 'hashes', 'ncii', 1, ?, "
-                    "'bench', 'pdq', substr(?, i * 32 + 1, 32) FROM n",
-                    (len(batch), first, stamp, batch.tobytes()),
-                )
-                raw.execute(  # type: ignore[union-attr]
-                    "INSERT INTO index_changes (item_id, last_item_id, op, created_at) "
-                    "VALUES (?, ?, 'add_range', ?)",
-                    (first, first + len(batch) - 1, stamp),
-                )
-                continue
-            stamp = now.isoformat()
-            lines = "".join(
-                f"{first + i}\thashes\tncii\tt\t{stamp}\tbench\tpdq\t\\\\x{code.tobytes().hex()}\n"
-                for i, code in enumerate(batch)
-            )
-            with raw.cursor() as cursor:  # type: ignore[union-attr]
-                with cursor.copy(
-                    "COPY items (id, media_type, category, active, created_at, created_by, "
-                    "hash_signal, hash_value) FROM STDIN"
-                ) as copy:
-                    copy.write(lines)
-                cursor.execute(
-                    "INSERT INTO index_changes (item_id, last_item_id, op, created_at) "
-                    "VALUES (%s, %s, 'add_range', %s)",
-                    (first, first + len(batch) - 1, now),
-                )
-        if engine.dialect.name == "postgresql":
-            connection.exec_driver_sql(
-                "SELECT setval(pg_get_serial_sequence('items', 'id'), (SELECT max(id) FROM items))"
-            )
+            write_batch(connection, batch, first_id + start, now, "bench")
+        catch_up_sequence(connection)
     engine.dispose()
 
 
