@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from bench.speed import (
     load_corpus,
     measured,
     q,
+    stop,
     wait_ready,
 )
 
@@ -64,16 +64,7 @@ def start(tree: Path, data: str, workers: int, stack: ExitStack) -> tuple[int, s
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-
-    def stop() -> None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    stack.callback(stop)
+    stack.callback(stop, proc)
     base = f"http://127.0.0.1:{port}"
     wait_ready(base, proc, log)
     made = subprocess.run(

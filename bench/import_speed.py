@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,6 +53,7 @@ from app.services.hashlists.importer import DEFAULT_BATCH, ImportOptions
 from app.settings import Settings
 from bench.imported import BATCH as IMPORT_BATCH
 from bench.imported import catch_up_sequence, write_batch
+from bench.speed import create_key, free_port, wait_ready
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 HASHWALL = str(Path(sys.executable).parent / "hashwall")
@@ -178,32 +178,16 @@ def upload(kind: str, settings: Settings, root: Path, args: argparse.Namespace) 
         "HASHWALL_DATA_DIR": str(settings.data_dir),
         "HASHWALL_DATABASE_URL": settings.effective_database_url,
     }
-    key = subprocess.run(
-        [HASHWALL, "keys", "create", "--name", "bench-admin", "--scopes", "admin"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = (root / "server.log").open("ab")
+    key = create_key(env, "bench-admin", "admin")
+    port = free_port()
+    log_path = root / "server.log"
+    log = log_path.open("ab")
     server = subprocess.Popen(
         [HASHWALL, "serve", "--port", str(port), "--no-migrate"], env=env, stdout=log, stderr=log
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 600
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.2)
+        wait_ready(url, server, log_path, timeout=600)
         with source.open("rb") as body:
             started = time.perf_counter()
             response = httpx.post(

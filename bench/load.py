@@ -45,7 +45,7 @@ import numpy as np
 
 from app.db import scratch_schema
 from bench.edits import EDITS, Pixels, jpeg
-from bench.speed import CHECK_EDITS, ONE_MP, free_port, load_corpus, q, wait_ready
+from bench.speed import CHECK_EDITS, ONE_MP, free_port, load_corpus, q, server, wait_ready
 from hashing.types import u8
 
 REPO = Path(__file__).resolve().parent.parent
@@ -128,35 +128,10 @@ def serve(
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``hashwall serve`` on a free port, stopped with SIGINT (then SIGKILL) at the end."""
     port = free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                HASHWALL,
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
-            env=env,
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    with server(env, port, log, workers) as proc:
         base = f"http://127.0.0.1:{port}"
         wait_ready(base, proc, log)
         yield base, proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(2)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 @contextmanager

@@ -192,13 +192,18 @@ def server(
         try:
             yield proc
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server as Ctrl-C would (SIGINT), killing it after 20 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> float:
@@ -215,10 +220,11 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
     raise SystemExit(f"hashwall serve was not ready after {timeout} s:\n{log.read_text()}")
 
 
-def create_key(env: dict[str, str]) -> str:
+def create_key(env: dict[str, str], name: str = "bench", scopes: str = "check,register") -> str:
+    """A new key made with ``hashwall keys create``, as printed."""
     hashwall = str(Path(sys.executable).parent / "hashwall")
     done = subprocess.run(
-        [hashwall, "keys", "create", "--name", "bench", "--scopes", "check,register"],
+        [hashwall, "keys", "create", "--name", name, "--scopes", scopes],
         env=env,
         cwd=REPO,
         capture_output=True,
