@@ -9,8 +9,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from app.auth import Principal
-from app.deps import CheckKey, SessionDep, StateDep
+from app.deps import Caller, CheckCaller, SessionDep, StateDep, verify
 from app.errors import require_hash_count, responses
 from app.observability import CHECK_SECONDS, CHECKS
 from app.schemas import CheckHashes, CheckResult
@@ -34,7 +33,7 @@ async def check_upload(
     request: Request,
     state: StateDep,
     session: SessionDep,
-    principal: CheckKey,
+    caller: CheckCaller,
     file: Annotated[
         UploadFile, File(description="The upload: an image, an animated image or a video")
     ],
@@ -46,11 +45,11 @@ async def check_upload(
     ``block`` for a confident match, ``review`` for a borderline one or a
     low-quality hash, ``allow`` otherwise; matches come best first.
     """
-    # The whole check runs in one trip to a worker thread; as a plain ``def``
-    # endpoint FastAPI would also send the answer's validation to a thread, and
-    # each trip costs about as much CPU as the key lookup.
+    # The whole check, the key lookup included, runs in one trip to a worker
+    # thread; as a plain ``def`` endpoint FastAPI would also send the answer's
+    # validation to a thread, and each trip costs about as much CPU as the lookup.
     return await run_in_threadpool(
-        _check_upload, request, state, session, principal, file.file, upload_ref
+        _check_upload, request, state, session, caller, file.file, upload_ref
     )
 
 
@@ -58,10 +57,11 @@ def _check_upload(
     request: Request,
     state: AppState,
     session: Session,
-    principal: Principal,
+    caller: Caller,
     file: BinaryIO,
     upload_ref: str | None,
 ) -> CheckResult:
+    principal = verify(request, state, session, caller.token, caller.scope)
     started = time.perf_counter()
     hashed = hash_upload(file, state, register=False)
     query = image_query(hashed) if isinstance(hashed, ImageHashes) else clip_query(hashed)
@@ -86,16 +86,17 @@ def _check_upload(
     responses=responses(400, 401, 403, 413, 422, 429, 503),
 )
 async def check_hashes(
-    request: Request, state: StateDep, session: SessionDep, principal: CheckKey, body: CheckHashes
+    request: Request, state: StateDep, session: SessionDep, caller: CheckCaller, body: CheckHashes
 ) -> CheckResult:
     """Check hashes computed on the platform's side (no media leaves the platform):
     a still's ``hashes``, or a video's ``vpdq`` (matched keyframe by keyframe)."""
-    return await run_in_threadpool(_check_hashes, request, state, session, principal, body)
+    return await run_in_threadpool(_check_hashes, request, state, session, caller, body)
 
 
 def _check_hashes(
-    request: Request, state: AppState, session: Session, principal: Principal, body: CheckHashes
+    request: Request, state: AppState, session: Session, caller: Caller, body: CheckHashes
 ) -> CheckResult:
+    principal = verify(request, state, session, caller.token, caller.scope)
     started = time.perf_counter()
     settings = state.settings
     query: Query | ClipQuery
