@@ -13,8 +13,8 @@ from app.models import MatchEvent, utcnow
 from app.observability import MATCHES
 from app.schemas import Category, Decision, Match
 from app.services.clips import ClipQuery
-from app.services.items import active_item_facts, candidates_for
-from app.services.matching import Query, demote_low_quality_items, overall
+from app.services.items import active_item_facts, candidates_for, with_still_coverage
+from app.services.matching import Query, demote_low_quality_items, overall, search
 from app.services.stats import count_check
 from app.settings import Settings
 from index import HashIndex
@@ -40,8 +40,16 @@ def check(
 ) -> CheckOutcome:
     """Search, decide, and log the check (a match event if anything matched, and
     the per-day counter always), committing once."""
-    candidates = candidates_for(session, index, query, settings)
-    facts = active_item_facts(session, [c.item_id for c in candidates])
+    if isinstance(query, ClipQuery):
+        candidates = candidates_for(session, index, query, settings)
+        facts = active_item_facts(session, [c.item_id for c in candidates])
+    else:
+        # The items' facts say which are clips, so only those have their keyframes
+        # loaded: a still matching a still costs one query fewer.
+        candidates = search(index, query, settings)
+        facts = active_item_facts(session, [c.item_id for c in candidates])
+        clip_ids = [c.item_id for c in candidates if c.item_id in facts and facts[c.item_id].clip]
+        candidates = with_still_coverage(session, query, candidates, clip_ids, settings)
     # An item deactivated between the index search and now no longer matches.
     candidates = [c for c in candidates if c.item_id in facts]
     candidates = demote_low_quality_items(

@@ -139,9 +139,9 @@ _INLINE = select(_ITEMS.c.id, _ITEMS.c.hash_signal, _ITEMS.c.hash_value).where(
     _ITEMS.c.id.in_(bindparam("ids", expanding=True)),
     _ITEMS.c.hash_signal.in_([Signal.PDQ.value, Signal.PHASH.value]),
 )
-_ACTIVE_FACTS = select(_ITEMS.c.id, _ITEMS.c.category, _ITEMS.c.quality).where(
-    _ITEMS.c.id.in_(bindparam("ids", expanding=True)), _ITEMS.c.active.is_(True)
-)
+_ACTIVE_FACTS = select(
+    _ITEMS.c.id, _ITEMS.c.category, _ITEMS.c.quality, _ITEMS.c.keyframes.is_not(None)
+).where(_ITEMS.c.id.in_(bindparam("ids", expanding=True)), _ITEMS.c.active.is_(True))
 
 
 def item_frames(
@@ -171,11 +171,23 @@ def candidates_for(
     if isinstance(query, ClipQuery):
         return search_clip(index, query, lambda ids: item_frames(session, ids), settings)
     candidates = search(index, query, settings)
-    # A still matching a clip item (a screenshot of a video): say where in it.
-    codes = [q.value.value for q in query.hashes if q.value.signal is Signal.PDQ and not q.part]
-    frames = item_frames(
-        session, [c.item_id for c in candidates if c.signal.perceptual], timed_only=True
+    return with_still_coverage(
+        session, query, candidates, [c.item_id for c in candidates if c.signal.perceptual], settings
     )
+
+
+def with_still_coverage(
+    session: Session,
+    query: Query,
+    candidates: list[Candidate],
+    clip_ids: Sequence[int],
+    settings: Settings,
+) -> list[Candidate]:
+    """A still's candidates, those among ``clip_ids`` that matched a clip item's
+    keyframes (a screenshot of a video) saying where in it; ``clip_ids`` may hold
+    still items too, which load nothing and stay as they are."""
+    codes = [q.value.value for q in query.hashes if q.value.signal is Signal.PDQ and not q.part]
+    frames = item_frames(session, clip_ids, timed_only=True)
     for i, c in enumerate(candidates):
         if c.item_id in frames:
             coverage = still_coverage(codes, frames[c.item_id], settings)
@@ -377,11 +389,16 @@ def get_item(session: Session, item_id: int) -> Item:
 class ItemFacts:
     category: str
     quality: int | None
+    clip: bool
+    """A video or animation, whose hashes carry keyframe times."""
 
 
 def active_item_facts(session: Session, item_ids: Sequence[int]) -> dict[int, ItemFacts]:
-    """Category and quality of those of ``item_ids`` that are still active."""
+    """Category, quality and kind of those of ``item_ids`` that are still active."""
     if not item_ids:
         return {}
     rows = session.execute(_ACTIVE_FACTS, {"ids": list(item_ids)})
-    return {item_id: ItemFacts(category, quality) for item_id, category, quality in rows}
+    return {
+        item_id: ItemFacts(category, quality, bool(clip))
+        for item_id, category, quality, clip in rows
+    }
