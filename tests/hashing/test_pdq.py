@@ -82,6 +82,18 @@ def test_pdq_hashes_pixels_as_given() -> None:
     assert pdq(view) == pdq(np.ascontiguousarray(view))
 
 
+@pytest.mark.parametrize("path", DIHEDRAL_SAMPLE, ids=lambda p: p.name)
+def test_luma_hashes_like_its_three_channel_copy(path: Path) -> None:
+    """Luma is handed to the binding as a view repeating its plane; the bits and
+    quality are those of the same plane copied into three channels, for the
+    canvas and for a band cut from it (a view, not a copy)."""
+    luma = u8(cv2.cvtColor(canvas(pixels(path)), cv2.COLOR_RGB2GRAY))
+    for plane in (luma, luma[-136:], luma[::2, 1::3]):
+        copy = cv2.merge((plane, plane, plane))
+        assert pdq(plane) == pdq(copy)
+        assert pdq_dihedral(plane) == pdq_dihedral(copy)
+
+
 def test_dihedral_order_is_every_transform_once() -> None:
     assert sorted(DIHEDRAL_ORDER) == sorted(Transform)
     assert DIHEDRAL_ORDER[0] is Transform.ORIGINAL
