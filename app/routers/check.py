@@ -7,9 +7,8 @@ from typing import Annotated, BinaryIO
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.orm import Session
 
-from app.deps import Caller, CheckCaller, SessionDep, StateDep, verify
+from app.deps import Caller, CheckCaller, StateDep, verify
 from app.errors import require_hash_count, responses
 from app.observability import CHECK_SECONDS, CHECKS
 from app.schemas import CheckHashes, CheckResult
@@ -32,7 +31,6 @@ router = APIRouter(tags=["check"])
 async def check_upload(
     request: Request,
     state: StateDep,
-    session: SessionDep,
     caller: CheckCaller,
     file: Annotated[
         UploadFile, File(description="The upload: an image, an animated image or a video")
@@ -45,29 +43,24 @@ async def check_upload(
     ``block`` for a confident match, ``review`` for a borderline one or a
     low-quality hash, ``allow`` otherwise; matches come best first.
     """
-    # The whole check, the key lookup included, runs in one trip to a worker
-    # thread; as a plain ``def`` endpoint FastAPI would also send the answer's
-    # validation to a thread, and each trip costs about as much CPU as the lookup.
-    return await run_in_threadpool(
-        _check_upload, request, state, session, caller, file.file, upload_ref
-    )
+    # The whole check, the key lookup and the session's life included, runs in
+    # one trip to a worker thread; as a plain ``def`` endpoint FastAPI would also
+    # send the answer's validation to a thread, and each trip costs about as much
+    # CPU as the lookup.
+    return await run_in_threadpool(_check_upload, request, state, caller, file.file, upload_ref)
 
 
 def _check_upload(
-    request: Request,
-    state: AppState,
-    session: Session,
-    caller: Caller,
-    file: BinaryIO,
-    upload_ref: str | None,
+    request: Request, state: AppState, caller: Caller, file: BinaryIO, upload_ref: str | None
 ) -> CheckResult:
-    principal = verify(request, state, session, caller.token, caller.scope)
-    started = time.perf_counter()
-    hashed = hash_upload(file, state, register=False)
-    query = image_query(hashed) if isinstance(hashed, ImageHashes) else clip_query(hashed)
-    outcome = check(
-        session, state.index, query, state.settings, principal=principal, upload_ref=upload_ref
-    )
+    with state.sessions() as session:
+        principal = verify(request, state, session, caller.token, caller.scope)
+        started = time.perf_counter()
+        hashed = hash_upload(file, state, register=False)
+        query = image_query(hashed) if isinstance(hashed, ImageHashes) else clip_query(hashed)
+        outcome = check(
+            session, state.index, query, state.settings, principal=principal, upload_ref=upload_ref
+        )
     kind = media_type(hashed)
     elapsed = observe_check(request, state, outcome.decision.value, kind, started)
     return CheckResult(
@@ -86,31 +79,32 @@ def _check_upload(
     responses=responses(400, 401, 403, 413, 422, 429, 503),
 )
 async def check_hashes(
-    request: Request, state: StateDep, session: SessionDep, caller: CheckCaller, body: CheckHashes
+    request: Request, state: StateDep, caller: CheckCaller, body: CheckHashes
 ) -> CheckResult:
     """Check hashes computed on the platform's side (no media leaves the platform):
     a still's ``hashes``, or a video's ``vpdq`` (matched keyframe by keyframe)."""
-    return await run_in_threadpool(_check_hashes, request, state, session, caller, body)
+    return await run_in_threadpool(_check_hashes, request, state, caller, body)
 
 
 def _check_hashes(
-    request: Request, state: AppState, session: Session, caller: Caller, body: CheckHashes
+    request: Request, state: AppState, caller: Caller, body: CheckHashes
 ) -> CheckResult:
-    principal = verify(request, state, session, caller.token, caller.scope)
-    started = time.perf_counter()
     settings = state.settings
-    query: Query | ClipQuery
-    if body.hashes is not None:
-        values = body.hashes.values()
-        require_hash_count(len(values), settings.max_hashes_per_request)
-        query, kind = hash_query(values), "hashes"
-    else:
-        frames = parse_vpdq(body.vpdq_lines())
-        require_hash_count(len(frames), settings.vpdq_max_frames)
-        query, kind = vpdq_query(frames, settings.pdq_min_quality), "video_hashes"
-    outcome = check(
-        session, state.index, query, settings, principal=principal, upload_ref=body.upload_ref
-    )
+    with state.sessions() as session:
+        principal = verify(request, state, session, caller.token, caller.scope)
+        started = time.perf_counter()
+        query: Query | ClipQuery
+        if body.hashes is not None:
+            values = body.hashes.values()
+            require_hash_count(len(values), settings.max_hashes_per_request)
+            query, kind = hash_query(values), "hashes"
+        else:
+            frames = parse_vpdq(body.vpdq_lines())
+            require_hash_count(len(frames), settings.vpdq_max_frames)
+            query, kind = vpdq_query(frames, settings.pdq_min_quality), "video_hashes"
+        outcome = check(
+            session, state.index, query, settings, principal=principal, upload_ref=body.upload_ref
+        )
     return CheckResult(
         decision=outcome.decision,
         matches=outcome.matches,
