@@ -89,7 +89,7 @@ def test_luma_hashes_like_its_three_channel_copy(path: Path) -> None:
     canvas and for a band cut from it (a view, not a copy)."""
     luma = u8(cv2.cvtColor(canvas(pixels(path)), cv2.COLOR_RGB2GRAY))
     for plane in (luma, luma[-136:], luma[::2, 1::3]):
-        copy = cv2.merge((plane, plane, plane))
+        copy = u8(cv2.merge((plane, plane, plane)))
         assert pdq(plane) == pdq(copy)
         assert pdq_dihedral(plane) == pdq_dihedral(copy)
 
