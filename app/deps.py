@@ -166,7 +166,6 @@ def require_later(scope: auth.Scope) -> Callable[[Request], Awaitable[Caller]]:
 
 
 CheckCaller = Annotated[Caller, Depends(require_later(auth.Scope.CHECK))]
-CheckKey = Annotated[auth.Principal, Depends(require(auth.Scope.CHECK))]
 RegisterKey = Annotated[auth.Principal, Depends(require(auth.Scope.REGISTER))]
 ExportKey = Annotated[auth.Principal, Depends(require(auth.Scope.EXPORT))]
 ExportAllKey = Annotated[auth.Principal, Depends(require(auth.Scope.EXPORT_ALL))]

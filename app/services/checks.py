@@ -42,12 +42,12 @@ def check(
     the per-day counter always), committing once."""
     if isinstance(query, ClipQuery):
         candidates = candidates_for(session, index, query, settings)
-        facts = active_item_facts(session, [c.item_id for c in candidates])
     else:
+        candidates = search(index, query, settings)
+    facts = active_item_facts(session, [c.item_id for c in candidates])
+    if isinstance(query, Query):
         # The items' facts say which are clips, so only those have their keyframes
         # loaded: a still matching a still costs one query fewer.
-        candidates = search(index, query, settings)
-        facts = active_item_facts(session, [c.item_id for c in candidates])
         clip_ids = [c.item_id for c in candidates if c.item_id in facts and facts[c.item_id].clip]
         candidates = with_still_coverage(session, query, candidates, clip_ids, settings)
     # An item deactivated between the index search and now no longer matches.

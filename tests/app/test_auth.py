@@ -44,12 +44,24 @@ def test_missing_or_unknown_key_is_401(
             data={"category": "ncii"},
             headers=headers,
         ),
+        client.post("/check/hashes", json={"hashes": {"sha256": ["0" * 64]}}, headers=headers),
         client.get("/items/1", headers=headers),
         client.delete("/items/1?reason=x", headers=headers),
     ):
         assert response.status_code == 401
         assert response.json()["error"] == code
         assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_missing_key_is_401_before_the_body_is_judged(client: TestClient) -> None:
+    """The check routes look the key up on the check's own thread, but a request
+    with no key at all is refused before its body's shape is looked at."""
+    for response in (
+        client.post("/check", data={"upload_ref": "x"}),
+        client.post("/check/hashes", json={"hashes": "not a map"}),
+    ):
+        assert response.status_code == 401
+        assert response.json()["error"] == "missing_api_key"
 
 
 def test_wrong_scope_is_403(client: TestClient, api_keys: dict[str, str], photo: bytes) -> None:
