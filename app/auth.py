@@ -27,6 +27,7 @@ class Scope(StrEnum):
 
 
 KEY_PREFIX = "hw_"
+_HEX = "0123456789abcdef"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ def split_key(key: str) -> tuple[str, str] | None:
     if not key.startswith(KEY_PREFIX):
         return None
     lookup, dot, secret = key[len(KEY_PREFIX) :].partition(".")
-    if not dot or len(lookup) != 16 or not secret:
+    if not dot or len(lookup) != 16 or not secret or lookup.strip(_HEX):
         return None
     return lookup, secret
 

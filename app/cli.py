@@ -50,6 +50,7 @@ from app.services.report import annual_report
 from app.services.retention import purge_events, retention_cutoff
 from app.services.sync import IndexFollower
 from app.settings import Settings
+from app.text import refused_character
 from hashing.types import Signal
 from index import HashIndex
 
@@ -416,6 +417,10 @@ def import_command(
     """
     if case_ref is not None and len(case_ref) > 200:
         raise typer.BadParameter("at most 200 characters", param_hint="--case-ref")
+    for hint, text in (("--case-ref", case_ref), ("--operator", operator)):
+        bad = None if text is None else refused_character(text)
+        if bad is not None:
+            raise typer.BadParameter(f"no control characters ({bad})", param_hint=hint)
     settings = Settings()
     db.upgrade(settings)
     engine = db.make_engine(settings)

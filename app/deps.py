@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
@@ -130,42 +129,31 @@ def verify(
     return principal
 
 
-def require(
-    scope: auth.Scope,
-) -> Callable[[Request, AppState, Session], Awaitable[auth.Principal]]:
-    """A dependency that authenticates the caller and demands ``scope``."""
-
-    async def dependency(request: Request, state: StateDep, session: SessionDep) -> auth.Principal:
-        token = _bearer_token(request)
-        return await run_in_threadpool(verify, request, state, session, token, scope)
-
-    return dependency
+def _verify_in_session(
+    request: Request, state: AppState, token: str, scope: auth.Scope
+) -> auth.Principal:
+    # A session of its own, closed at once: the route's session connects only at
+    # its first query, so no connection is held while a body streams in.
+    with state.sessions() as session:
+        return verify(request, state, session, token, scope)
 
 
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """An API key as sent, not yet looked up: the route calls :func:`verify` on
-    the worker thread that does its own work, before that work."""
+def require(scope: auth.Scope) -> Callable[[Request, AppState], Awaitable[auth.Principal]]:
+    """A dependency that authenticates the caller and demands ``scope``.
 
-    token: str
-    scope: auth.Scope
-
-
-def require_later(scope: auth.Scope) -> Callable[[Request], Awaitable[Caller]]:
-    """A dependency for the check routes, which run on a worker thread anyway: it
-    refuses a request without a key at once and leaves the lookup to the route.
-
-    A check is the hot path, and a trip to a thread and back for the lookup cost
-    it about half a millisecond of latency (measured in bench/speed.py's server).
+    Dependencies run before a route reads its body (no route declares one:
+    :mod:`app.routers.bodies`), so a missing, unknown, revoked or wrong-scope
+    key, or one over its rate, is refused from the headers alone.
     """
 
-    async def dependency(request: Request) -> Caller:
-        return Caller(_bearer_token(request), scope)
+    async def dependency(request: Request, state: StateDep) -> auth.Principal:
+        token = _bearer_token(request)
+        return await run_in_threadpool(_verify_in_session, request, state, token, scope)
 
     return dependency
 
 
-CheckCaller = Annotated[Caller, Depends(require_later(auth.Scope.CHECK))]
+CheckKey = Annotated[auth.Principal, Depends(require(auth.Scope.CHECK))]
 RegisterKey = Annotated[auth.Principal, Depends(require(auth.Scope.REGISTER))]
 ExportKey = Annotated[auth.Principal, Depends(require(auth.Scope.EXPORT))]
 ExportAllKey = Annotated[auth.Principal, Depends(require(auth.Scope.EXPORT_ALL))]

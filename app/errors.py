@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.observability import DECODE_ERRORS
+from app.text import CONTROL_ERROR
 from hashing.decode import DecodeError, DecodeErrorCode
 from hashing.types import HashFormatError
 
@@ -59,8 +61,42 @@ def require_hash_count(count: int, limit: int) -> None:
         raise ApiError(413, "too_many_hashes", f"at most {limit} hashes per request")
 
 
-def error_body(code: str, detail: Any) -> dict[str, Any]:
+def error_body(code: str, detail: str) -> dict[str, Any]:
     return {"error": code, "detail": detail}
+
+
+def _field(loc: Sequence[Any]) -> str:
+    # FastAPI puts where the value came from first ("body", "query", ...).
+    parts = [str(p) for p in loc[1:]] if len(loc) > 1 else [str(p) for p in loc]
+    return ".".join(parts) or "request"
+
+
+def validation_body(errors: Sequence[Any]) -> dict[str, Any]:
+    """A request that does not validate: ``detail`` is one sentence naming each
+    bad field, ``fields`` lists them (``field``, ``message``, ``type``) for
+    programs. The code names the field kind: ``invalid_hash``,
+    ``invalid_category``, ``invalid_text`` (a control character) or else
+    ``invalid_request``."""
+    fields = [
+        {
+            "field": _field(err.get("loc", ())),
+            "message": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
+        for err in errors
+    ]
+    names = {part for err in errors for part in map(str, err.get("loc", ()))}
+    types = {f["type"] for f in fields}
+    if "hashes" in names:
+        code = "invalid_hash"
+    elif "category" in names:
+        code = "invalid_category"
+    elif CONTROL_ERROR in types:
+        code = "invalid_text"
+    else:
+        code = "invalid_request"
+    detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "invalid request"
+    return {"error": code, "detail": detail, "fields": fields}
 
 
 # Shapes for the OpenAPI ``responses=`` of routes.
@@ -69,7 +105,23 @@ ERROR_RESPONSE: dict[str, Any] = {
         "application/json": {
             "schema": {
                 "type": "object",
-                "properties": {"error": {"type": "string"}, "detail": {}},
+                "properties": {
+                    "error": {"type": "string"},
+                    "detail": {"type": "string"},
+                    "fields": {
+                        "type": "array",
+                        "description": "422 for a body or parameter that does not validate: "
+                        "each bad field",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "field": {"type": "string"},
+                                "message": {"type": "string"},
+                                "type": {"type": "string"},
+                            },
+                        },
+                    },
+                },
                 "required": ["error", "detail"],
             }
         }
@@ -102,25 +154,15 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = [
-            {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type")}
-            for err in exc.errors()
-        ]
-        fields = {str(part) for err in detail for part in err["loc"]}
-        code = (
-            "invalid_hash"
-            if "hashes" in fields
-            else "invalid_category"
-            if "category" in fields
-            else "invalid_request"
-        )
-        return JSONResponse(error_body(code, detail), 422)
+        return JSONResponse(validation_body(exc.errors()), 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         return JSONResponse(
-            error_body(code, exc.detail), exc.status_code, headers=getattr(exc, "headers", None)
+            error_body(code, str(exc.detail)),
+            exc.status_code,
+            headers=getattr(exc, "headers", None),
         )
 
     @app.exception_handler(Exception)

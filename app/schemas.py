@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.text import MultilineText, PlainText
 from hashing.types import HashValue, Signal
 
 
@@ -95,8 +96,8 @@ class RegisterHashes(_HashesOrVpdq):
     model_config = ConfigDict(extra="forbid")
 
     category: Category
-    case_ref: str | None = Field(default=None, max_length=200)
-    note: str | None = Field(default=None, max_length=4000)
+    case_ref: Annotated[str | None, Field(default=None, max_length=200), PlainText] = None
+    note: Annotated[str | None, Field(default=None, max_length=4000), MultilineText] = None
 
 
 class CheckHashes(_HashesOrVpdq):
@@ -105,7 +106,7 @@ class CheckHashes(_HashesOrVpdq):
 
     model_config = ConfigDict(extra="forbid")
 
-    upload_ref: str | None = Field(default=None, max_length=200)
+    upload_ref: Annotated[str | None, Field(default=None, max_length=200), PlainText] = None
 
 
 class ItemSummary(BaseModel):

@@ -23,7 +23,9 @@ class Settings(BaseSettings):
     """Whole request body; a video may be this large."""
     max_image_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     """Still and animated images are read into memory, so they get a smaller cap."""
-    max_json_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_json_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    """A JSON body (hashes, a vPDQ) past this gets 413; a vPDQ of ``vpdq_max_frames``
+    lines is about 1.7 MB."""
     max_image_pixels: int = Field(default=64_000_000, ge=64 * 64)
     max_image_side: int = Field(default=30_000, ge=64)
     max_hashes_per_request: int = Field(default=256, ge=1)

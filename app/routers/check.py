@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, BinaryIO
+from typing import Any, BinaryIO
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from app.deps import Caller, CheckCaller, StateDep, verify
+from app.auth import Principal
+from app.deps import CheckKey, StateDep
 from app.errors import require_hash_count, responses
 from app.observability import CHECK_SECONDS, CHECKS
+from app.routers.bodies import form_file, form_text, read_form, read_json
 from app.schemas import CheckHashes, CheckResult
 from app.services.checks import check
 from app.services.clips import ClipQuery, clip_query, vpdq_query
@@ -22,42 +24,68 @@ from hashing.vpdq import parse_vpdq
 
 router = APIRouter(tags=["check"])
 
+UPLOAD_REF_MAX = 200
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "The upload: an image, an animated image or a video",
+                        },
+                        "upload_ref": {"type": "string", "maxLength": UPLOAD_REF_MAX},
+                    },
+                }
+            }
+        },
+    }
+}
+_HASHES_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CheckHashes"}}},
+    }
+}
+
 
 @router.post(
     "/check",
     response_model=CheckResult,
     responses=responses(400, 401, 403, 413, 415, 422, 429, 503),
+    openapi_extra=_UPLOAD_BODY,
 )
-async def check_upload(
-    request: Request,
-    state: StateDep,
-    caller: CheckCaller,
-    file: Annotated[
-        UploadFile, File(description="The upload: an image, an animated image or a video")
-    ],
-    upload_ref: Annotated[str | None, Form(max_length=200)] = None,
-) -> CheckResult:
+async def check_upload(request: Request, state: StateDep, principal: CheckKey) -> CheckResult:
     """Decide whether an upload (a still or animated image, or a video) is a
-    re-upload of registered content.
+    re-upload of registered content: multipart ``file``, optional ``upload_ref``
+    (the platform's own id of the upload, kept in the match log).
 
     ``block`` for a confident match, ``review`` for a borderline one or a
     low-quality hash, ``allow`` otherwise; matches come best first.
     """
-    # The whole check, the key lookup and the session's life included, runs in
-    # one trip to a worker thread; as a plain ``def`` endpoint FastAPI would also
-    # send the answer's validation to a thread, and each trip costs about as much
-    # CPU as the lookup.
-    return await run_in_threadpool(_check_upload, request, state, caller, file.file, upload_ref)
+    async with read_form(request) as form:
+        upload = form_file(form)
+        upload_ref = form_text(form.get("upload_ref"), "upload_ref", UPLOAD_REF_MAX)
+        # Hashed while the form is open: closing it deletes the spooled upload. The
+        # whole check, the session's life included, runs in one trip to a thread.
+        return await run_in_threadpool(
+            _check_upload, request, state, principal, upload.file, upload_ref
+        )
 
 
 def _check_upload(
-    request: Request, state: AppState, caller: Caller, file: BinaryIO, upload_ref: str | None
+    request: Request, state: AppState, principal: Principal, file: BinaryIO, upload_ref: str | None
 ) -> CheckResult:
+    started = time.perf_counter()
+    hashed = hash_upload(file, state, register=False)
+    query = image_query(hashed) if isinstance(hashed, ImageHashes) else clip_query(hashed)
     with state.sessions() as session:
-        principal = verify(request, state, session, caller.token, caller.scope)
-        started = time.perf_counter()
-        hashed = hash_upload(file, state, register=False)
-        query = image_query(hashed) if isinstance(hashed, ImageHashes) else clip_query(hashed)
         outcome = check(
             session, state.index, query, state.settings, principal=principal, upload_ref=upload_ref
         )
@@ -76,32 +104,31 @@ def _check_upload(
 @router.post(
     "/check/hashes",
     response_model=CheckResult,
-    responses=responses(400, 401, 403, 413, 422, 429, 503),
+    responses=responses(400, 401, 403, 413, 415, 422, 429, 503),
+    openapi_extra=_HASHES_BODY,
 )
-async def check_hashes(
-    request: Request, state: StateDep, caller: CheckCaller, body: CheckHashes
-) -> CheckResult:
+async def check_hashes(request: Request, state: StateDep, principal: CheckKey) -> CheckResult:
     """Check hashes computed on the platform's side (no media leaves the platform):
     a still's ``hashes``, or a video's ``vpdq`` (matched keyframe by keyframe)."""
-    return await run_in_threadpool(_check_hashes, request, state, caller, body)
+    body = await read_json(request, CheckHashes, state.settings.max_json_bytes)
+    return await run_in_threadpool(_check_hashes, request, state, principal, body)
 
 
 def _check_hashes(
-    request: Request, state: AppState, caller: Caller, body: CheckHashes
+    request: Request, state: AppState, principal: Principal, body: CheckHashes
 ) -> CheckResult:
     settings = state.settings
+    started = time.perf_counter()
+    query: Query | ClipQuery
+    if body.hashes is not None:
+        values = body.hashes.values()
+        require_hash_count(len(values), settings.max_hashes_per_request)
+        query, kind = hash_query(values), "hashes"
+    else:
+        frames = parse_vpdq(body.vpdq_lines())
+        require_hash_count(len(frames), settings.vpdq_max_frames)
+        query, kind = vpdq_query(frames, settings.pdq_min_quality), "video_hashes"
     with state.sessions() as session:
-        principal = verify(request, state, session, caller.token, caller.scope)
-        started = time.perf_counter()
-        query: Query | ClipQuery
-        if body.hashes is not None:
-            values = body.hashes.values()
-            require_hash_count(len(values), settings.max_hashes_per_request)
-            query, kind = hash_query(values), "hashes"
-        else:
-            frames = parse_vpdq(body.vpdq_lines())
-            require_hash_count(len(frames), settings.vpdq_max_frames)
-            query, kind = vpdq_query(frames, settings.pdq_min_quality), "video_hashes"
         outcome = check(
             session, state.index, query, settings, principal=principal, upload_ref=body.upload_ref
         )

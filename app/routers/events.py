@@ -12,6 +12,7 @@ from app.deps import ExportAllKey, ExportKey, SessionDep
 from app.errors import responses
 from app.schemas import Decision
 from app.services.events import Window, audit_events, match_events
+from app.text import PlainText
 
 router = APIRouter(tags=["transparency"])
 
@@ -28,7 +29,7 @@ def list_events(
     start: From = None,
     end: To = None,
     item_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-    platform: Annotated[str | None, Query(max_length=100)] = None,
+    platform: Annotated[str | None, Query(max_length=100), PlainText] = None,
     decision: Decision | None = None,
     cursor: Cursor = None,
     limit: Limit = 100,
@@ -54,7 +55,7 @@ def list_audit(
     start: From = None,
     end: To = None,
     item_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-    action: Annotated[str | None, Query(max_length=30)] = None,
+    action: Annotated[str | None, Query(max_length=30), PlainText] = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from starlette.datastructures import UploadFile
 from app.auth import Principal
 from app.deps import AdminKey, StateDep
 from app.errors import ApiError, responses
-from app.routers.forms import form_choice, form_text
+from app.routers.bodies import form_choice, form_file, form_text, read_form
 from app.schemas import Category, HashListFormat, ImportRejection, ImportResult
 from app.services.hashlists.formats import HashListError
 from app.services.hashlists.importer import (
@@ -65,6 +65,7 @@ def _import_upload(
     state: AppState,
     principal: Principal,
     upload: UploadFile,
+    filename: str,
     fmt: HashListFormat,
     category: Category,
     case_ref: str | None,
@@ -77,7 +78,7 @@ def _import_upload(
         category=category,
         case_ref=case_ref,
         operator=principal.name,
-        filename=(upload.filename or "upload")[:500],
+        filename=filename,
     )
     # On disk in the service's private upload directory, never whole in memory,
     # and gone when the import ends however it ends.
@@ -122,18 +123,12 @@ async def import_hashes(request: Request, state: StateDep, principal: AdminKey) 
     A file of nothing but bad lines is still a 200, with every line rejected: the
     file was read, and the answer says line by line why nothing was added.
     """
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "multipart/form-data":
-        raise ApiError(
-            415, "unsupported_content_type", "send multipart/form-data with a file field"
-        )
-    async with request.form(max_files=1, max_fields=8, max_part_size=64 * 1024) as form:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise ApiError(422, "invalid_request", "a multipart 'file' field is required")
+    async with read_form(request) as form:
+        upload = form_file(form)
         fmt = form_choice(HashListFormat, form.get("format"), "format")
         category = form_choice(Category, form.get("category"), "category")
         case_ref = form_text(form.get("case_ref"), "case_ref", 200)
+        filename = form_text((upload.filename or "upload")[:500], "the file name", 500) or "upload"
         return await run_in_threadpool(
-            _import_upload, state, principal, upload, fmt, category, case_ref
+            _import_upload, state, principal, upload, filename, fmt, category, case_ref
         )

@@ -11,6 +11,7 @@ from app.errors import responses
 from app.models import Item
 from app.schemas import Category, ItemOut
 from app.services.items import deactivate_item, get_item, hashes_out
+from app.text import PlainText
 
 router = APIRouter(tags=["items"])
 
@@ -54,6 +55,7 @@ def delete_item(
         Query(
             min_length=1, max_length=2000, description="Why: false positive, withdrawn case, ..."
         ),
+        PlainText,
     ],
 ) -> ItemOut:
     """Deactivate an item: it stops matching at once and stays in the audit trail."""

@@ -7,16 +7,20 @@ from typing import Any, BinaryIO
 import numpy as np
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
-from starlette.datastructures import UploadFile
 
 from app.auth import Principal
 from app.deps import RegisterKey, SessionDep, StateDep
 from app.errors import ApiError, require_hash_count, responses
 from app.models import Item
-from app.routers.forms import form_choice, form_text
+from app.routers.bodies import (
+    content_type,
+    form_choice,
+    form_file,
+    form_text,
+    read_form,
+    read_json,
+)
 from app.schemas import Category, ClipInfo, ItemSummary, RegisterHashes, RegisterResult
 from app.services.clips import ClipQuery, clip_query, vpdq_query
 from app.services.items import (
@@ -225,24 +229,19 @@ async def register(
     Answers 201 with the new item, or 200 with ``duplicate_of`` set when an active
     item already blocks this content.
     """
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "multipart/form-data":
-        async with request.form(max_files=1, max_fields=8, max_part_size=64 * 1024) as form:
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                raise ApiError(422, "invalid_request", "a multipart 'file' field is required")
+    kind = content_type(request)
+    if kind == "multipart/form-data":
+        async with read_form(request) as form:
+            upload = form_file(form)
             category = form_choice(Category, form.get("category"), "category")
             case_ref = form_text(form.get("case_ref"), "case_ref", 200)
-            note = form_text(form.get("note"), "note", 4000)
+            note = form_text(form.get("note"), "note", 4000, multiline=True)
             # Hashed while the form is open: closing it deletes the spooled upload.
             item, duplicate, clip = await run_in_threadpool(
                 _register_media, state, session, principal, upload.file, category, case_ref, note
             )
-    elif content_type == "application/json":
-        try:
-            body = RegisterHashes.model_validate_json(await request.body())
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors()) from None
+    elif kind == "application/json":
+        body = await read_json(request, RegisterHashes, state.settings.max_json_bytes)
         item, duplicate = await run_in_threadpool(_register_json, state, session, principal, body)
         clip = None
     else:

@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -19,19 +19,27 @@ from sqlalchemy.orm import Session
 
 from app.errors import ApiError
 from app.models import AuditEvent, Item, MatchEvent
+from app.services.stats import day_start
 
 
 def encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
 
 
+MAX_ID = 2**63 - 1
+"""The largest id either database's BIGINT holds."""
+
+
 def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, number = text.partition(":")
-        if prefix != "id":
+        if prefix != "id" or not number.isdigit():
             raise ValueError(text)
-        return int(number)
+        last_id = int(number)
+        if not 1 <= last_id <= MAX_ID:
+            raise ValueError(text)
+        return last_id
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ApiError(422, "invalid_cursor", "cursor is not one this API gave out") from None
 
@@ -48,8 +56,8 @@ class Window:
     def bounds(self) -> tuple[datetime | None, datetime | None]:
         if self.start and self.end and self.start > self.end:
             raise ApiError(422, "invalid_period", f"from ({self.start}) is after to ({self.end})")
-        low = datetime.combine(self.start, time(), UTC) if self.start else None
-        high = datetime.combine(self.end + timedelta(days=1), time(), UTC) if self.end else None
+        low = day_start(self.start) if self.start else None
+        high = day_start(self.end, days_after=1) if self.end else None
         return low, high
 
 

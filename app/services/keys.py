@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app import auth
 from app.models import ApiKey, AuditEvent, utcnow
+from app.text import refused_character
 
 
 class KeyAdminError(ValueError):
@@ -34,6 +35,10 @@ def create_key(
         raise KeyAdminError("a key name is 1 to 100 characters")
     if not platform or len(platform) > 100:
         raise KeyAdminError("a platform name is 1 to 100 characters")
+    for what, text in (("key name", name), ("platform name", platform)):
+        bad = refused_character(text)
+        if bad is not None:
+            raise KeyAdminError(f"a {what} may not hold control characters ({bad})")
     if session.scalar(select(ApiKey).where(ApiKey.name == name)) is not None:
         raise KeyAdminError(f"a key named {name!r} already exists")
     made = auth.new_key()

@@ -15,7 +15,7 @@ import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from typing import cast
 from zoneinfo import ZoneInfo
@@ -26,6 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
+from app.errors import ApiError
 from app.models import CheckCount
 from app.schemas import Decision
 
@@ -46,6 +47,20 @@ class Dimension(StrEnum):
 
 
 COUNT_COLUMNS = ("checks", "matches", "blocks", "reviews", "allows")
+
+
+def day_start(day: date, tz: tzinfo = UTC, *, days_after: int = 0) -> datetime:
+    """The UTC instant of local midnight starting ``day`` (plus ``days_after``
+    days) in ``tz``; 422 ``invalid_period`` for a day no datetime can hold."""
+    try:
+        return datetime.combine(day + timedelta(days=days_after), time(), tz).astimezone(UTC)
+    except OverflowError:
+        raise ApiError(
+            422,
+            "invalid_period",
+            f"days must lie between {date.min + timedelta(days=1)} and "
+            f"{date.max - timedelta(days=1)}",
+        ) from None
 
 
 def bucket_of(at: datetime) -> datetime:
@@ -179,8 +194,8 @@ def match_stats(
     """Counts of checks from local midnight of ``start`` to the end of ``end``
     (both days included, in ``tz``), per ``period`` and per value of each
     dimension in ``by``; ``platform`` restricts them to one platform's checks."""
-    low = datetime.combine(start, time(), tz).astimezone(UTC)
-    high = datetime.combine(end + timedelta(days=1), time(), tz).astimezone(UTC)
+    low = day_start(start, tz)
+    high = day_start(end, tz, days_after=1)
     query = (
         select(
             CheckCount.bucket,

@@ -244,7 +244,7 @@ def test_multipart_with_many_parts_is_refused(client: TestClient, api_keys: dict
         headers=bearer(api_keys["trust_safety"]),
     )
     assert response.status_code == 400
-    assert response.json()["error"] == "bad_request"
+    assert response.json()["error"] == "invalid_multipart"
 
 
 def test_unknown_item_and_bad_ids(client: TestClient, api_keys: dict[str, str]) -> None:

@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import Any, BinaryIO, NamedTuple, TextIO
 
 from app.schemas import Category, HashListFormat
+from app.text import refused_character
 from hashing.types import HashFormatError, Signal, hex_bytes
 
 CASE_REF_MAX = 200
@@ -200,10 +201,17 @@ def _category(text: str) -> Category | None:
     return category
 
 
+def _plain(text: str, name: str) -> str:
+    bad = refused_character(text)
+    if bad is not None:
+        raise HashFormatError(f"{name} holds a control character ({bad})")
+    return text
+
+
 def _case_ref(text: str) -> str | None:
     if len(text) > CASE_REF_MAX:
         raise HashFormatError(f"case_ref is longer than {CASE_REF_MAX} characters")
-    return text or None
+    return _plain(text, "case_ref") or None
 
 
 def _quality(text: str) -> int | None:
@@ -379,7 +387,11 @@ def _stopncii_cases(record: dict[str, Any]) -> tuple[str | None, str | None, boo
     cases = record.get("caseNumbers") or {}
     if not isinstance(cases, dict):
         raise HashFormatError("caseNumbers is not an object")
-    live = sorted(str(case) for case, status in cases.items() if status not in STOPNCII_GONE)
+    live = sorted(
+        _plain(str(case), "a case number")
+        for case, status in cases.items()
+        if status not in STOPNCII_GONE
+    )
     if cases and not live:
         return None, None, True
     joined = ",".join(live)
