@@ -3,7 +3,6 @@ hash-list import and export."""
 
 from __future__ import annotations
 
-import csv
 import getpass
 import json
 import os
@@ -32,6 +31,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import auth, balance, db
+from app.csvfile import CsvWriter
+from app.models import utcnow
 from app.observability import logging_config
 from app.schemas import Category, HashListFormat
 from app.services import keys
@@ -194,7 +195,7 @@ def stats_report(
         raise typer.BadParameter(f"unknown time zone {tz!r}", param_hint="--tz") from exc
     _, sessions = _sessions()
     with sessions() as session:
-        report = annual_report(session, year, zone, platform)
+        report = annual_report(session, year, zone, platform, case_refs=True)
     if fmt == "csv":
         sys.stdout.write(report.as_csv())
     else:
@@ -217,7 +218,7 @@ def events_purge(
         except ValueError as exc:
             raise typer.BadParameter("a date YYYY-MM-DD", param_hint="--before") from exc
     elif settings.event_retention_days is not None:
-        day = retention_cutoff(settings.event_retention_days)
+        day = retention_cutoff(settings.event_retention_days, utcnow().date())
     else:
         typer.echo("error: give --before or set HASHWALL_EVENT_RETENTION_DAYS", err=True)
         raise typer.Exit(2)
@@ -233,14 +234,14 @@ class RejectionReport:
         self.path = path
         self.count = 0
         self._file: TextIO | None = None
-        self._writer: csv.DictWriter[str] | None = None
+        self._writer: CsvWriter | None = None
 
     def __call__(self, rejection: Rejection) -> None:
         if self._writer is None:
             self._file = self.path.open("w", encoding="utf-8", newline="")
-            self._writer = csv.DictWriter(self._file, ("line", "reason"), lineterminator="\n")
-            self._writer.writeheader()
-        self._writer.writerow({"line": rejection.line, "reason": rejection.reason})
+            self._writer = CsvWriter(self._file, lineterminator="\n")
+            self._writer.writerow(("line", "reason"))
+        self._writer.writerow((rejection.line, rejection.reason))
         self.count += 1
 
     def __enter__(self) -> RejectionReport:

@@ -19,6 +19,7 @@ from app.deps import index_ready
 from app.errors import install_handlers
 from app.limits import BodyLimit, LoadShedder, RateLimiter
 from app.memory import keep_heap
+from app.models import Clock, utcnow
 from app.observability import RequestContext
 from app.routers import (
     check,
@@ -66,8 +67,9 @@ def clip_limits(settings: Settings, *, register: bool = False) -> ClipLimits:
     return limits
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the service. Nothing connects until the lifespan starts."""
+def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> FastAPI:
+    """Build the service. Nothing connects until the lifespan starts. ``clock``
+    gives the time checks, registrations and deactivations are recorded at."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -91,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             rate_limiter=None
             if settings.rate_limit is None
             else RateLimiter(settings.rate_limit, 2 * settings.rate_limit),
+            clock=clock,
         )
         clear_spool(settings.upload_dir)
         runner = IndexRunner(
@@ -104,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runner.start(wait=settings.index_load_wait)
         keeper = None
         if settings.event_retention_days is not None:
-            keeper = RetentionKeeper(state.sessions, settings.event_retention_days)
+            keeper = RetentionKeeper(state.sessions, settings.event_retention_days, clock)
             keeper.start()
         app.state.hashwall = state
         balance.join()  # one of several workers: be counted before the first connection

@@ -5,6 +5,7 @@ Media is never stored: an item is its hashes and its case metadata.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -37,6 +38,11 @@ NAMING_CONVENTION = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+Clock = Callable[[], datetime]
+"""Where the service reads the time of what it records (checks, registrations,
+deactivations) and of "today": :func:`utcnow`, or a test's own clock."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):

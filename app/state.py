@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.limits import RateLimiter
+from app.models import Clock, utcnow
 from app.services.index_store import IndexRunner
 from app.settings import Settings
 from hashing.clip import ClipLimits
@@ -33,3 +34,5 @@ class AppState:
     """Loads the index, then follows the change feed and writes snapshots."""
     check_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
     """Latency of this process's most recent checks, for the dashboard."""
+    clock: Clock = utcnow
+    """The time checks, registrations and deactivations are recorded at."""

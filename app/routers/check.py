@@ -87,7 +87,13 @@ def _check_upload(
     query = image_query(hashed) if isinstance(hashed, ImageHashes) else clip_query(hashed)
     with state.sessions() as session:
         outcome = check(
-            session, state.index, query, state.settings, principal=principal, upload_ref=upload_ref
+            session,
+            state.index,
+            query,
+            state.settings,
+            principal=principal,
+            upload_ref=upload_ref,
+            at=state.clock(),
         )
     kind = media_type(hashed)
     elapsed = observe_check(request, state, outcome.decision.value, kind, started)
@@ -130,7 +136,13 @@ def _check_hashes(
         query, kind = vpdq_query(frames, settings.pdq_min_quality), "video_hashes"
     with state.sessions() as session:
         outcome = check(
-            session, state.index, query, settings, principal=principal, upload_ref=body.upload_ref
+            session,
+            state.index,
+            query,
+            settings,
+            principal=principal,
+            upload_ref=body.upload_ref,
+            at=state.clock(),
         )
     return CheckResult(
         decision=outcome.decision,

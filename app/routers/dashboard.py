@@ -9,6 +9,7 @@ library is vendored, so it works air-gapped.
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated
 
@@ -98,6 +99,7 @@ def dashboard(request: Request, state: StateDep, session: SessionDep) -> Respons
         platform=platform,
         index_sizes=state.index.sizes(),
         check_seconds=list(state.check_seconds),
+        today=state.clock().astimezone(UTC).date(),
     )
     return _page(
         request,

@@ -35,8 +35,11 @@ def list_events(
     limit: Limit = 100,
 ) -> dict[str, Any]:
     """Match events, newest first; ``next_cursor`` fetches the next page (null at
-    the end). A platform's key sees its own platform's events only."""
-    if not principal.allows(Scope.EXPORT_ALL):
+    the end). A platform's key sees its own platform's events only, with item
+    ids and categories but not the items' case references, which are the
+    regulator's and trust-and-safety's; ``export_all`` keys see them."""
+    every_platform = principal.allows(Scope.EXPORT_ALL)
+    if not every_platform:
         platform = principal.platform
     events, next_cursor = match_events(
         session,
@@ -44,6 +47,7 @@ def list_events(
         platform=platform,
         item_id=item_id,
         decision=None if decision is None else decision.value,
+        case_refs=every_platform,
     )
     return {"events": events, "next_cursor": next_cursor}
 

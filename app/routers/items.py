@@ -59,5 +59,7 @@ def delete_item(
     ],
 ) -> ItemOut:
     """Deactivate an item: it stops matching at once and stays in the audit trail."""
-    item = deactivate_item(session, state.index, item_id, actor=principal.name, reason=reason)
+    item = deactivate_item(
+        session, state.index, item_id, actor=principal.name, reason=reason, now=state.clock()
+    )
     return _out(item)

@@ -113,6 +113,7 @@ def _register(
             hashes=new_hashes,
             duration=duration,
             keyframes=keyframes,
+            now=state.clock(),
         )
         return item, False
 

@@ -19,8 +19,6 @@ router = APIRouter(tags=["transparency"])
 
 # Longest export in days: ten years of daily rows stays a few megabytes.
 MAX_DAYS = 3660
-# Excel reads a CSV as UTF-8 only with a byte-order mark; platform names need it.
-UTF8_BOM = "\ufeff"
 
 
 def zone(name: str) -> ZoneInfo:
@@ -86,7 +84,7 @@ def stats_matches(
     if fmt == "csv":
         name = f"hashwall-matches-{start}-{end}.csv"
         return Response(
-            UTF8_BOM + stats.as_csv(),
+            stats.as_csv(),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
@@ -110,16 +108,19 @@ def stats_report(
     """Registrations by category, deactivations by reason, checks, blocks and
     reviews per platform and category, re-uploads blocked per item (top items),
     and the median time from registration to the first blocked re-upload. A
-    platform's key gets its own platform's checks and re-uploads."""
+    platform's key gets its own platform's checks and re-uploads, and the top
+    items without their case references."""
+    every_platform = principal.allows(Scope.EXPORT_ALL)
     report = annual_report(
         session,
         year,
         zone(tz),
-        None if principal.allows(Scope.EXPORT_ALL) else principal.platform,
+        None if every_platform else principal.platform,
+        case_refs=every_platform,
     )
     if fmt == "csv":
         return Response(
-            UTF8_BOM + report.as_csv(),
+            report.as_csv(),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="hashwall-report-{year}.csv"'},
         )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
-from app.models import MatchEvent, utcnow
+from app.models import MatchEvent
 from app.observability import MATCHES
 from app.schemas import Category, Decision, Match
 from app.services.clips import ClipQuery
@@ -37,9 +38,10 @@ def check(
     *,
     principal: Principal,
     upload_ref: str | None,
+    at: datetime,
 ) -> CheckOutcome:
-    """Search, decide, and log the check (a match event if anything matched, and
-    the per-day counter always), committing once."""
+    """Search, decide, and log the check as made ``at`` (a match event if anything
+    matched, and the quarter-hour counter always), committing once."""
     if isinstance(query, ClipQuery):
         candidates = candidates_for(session, index, query, settings)
     else:
@@ -70,7 +72,6 @@ def check(
         )
         for c in candidates
     ]
-    at = utcnow()
     if candidates:
         best = candidates[0]
         session.execute(

@@ -5,15 +5,13 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Item
-from app.services.report import blocks_per_item
+from app.services.report import blocks_per_item, top_items
 from app.services.stats import Dimension, Period, match_stats
 
 DAYS = 90
@@ -26,10 +24,10 @@ def dashboard_data(
     platform: str | None,
     index_sizes: dict[str, int],
     check_seconds: Sequence[float],
+    today: date,
 ) -> dict[str, Any]:
     """Matches per day by category, blocks and reviews per day, top re-uploaded
     items (last 90 UTC days), index size, and this process's recent check latency."""
-    today = datetime.now(UTC).date()
     start = today - timedelta(days=DAYS - 1)
     days = [(start + timedelta(days=i)).isoformat() for i in range(DAYS)]
     stats = match_stats(
@@ -55,13 +53,7 @@ def dashboard_data(
             reviews[i] += counts.checks
     low = datetime.combine(start, time(), UTC)
     high = datetime.combine(today + timedelta(days=1), time(), UTC)
-    top = blocks_per_item(session, low, high, platform).most_common(TOP)
-    facts = {
-        item_id: (category, case_ref)
-        for item_id, category, case_ref in session.execute(
-            select(Item.id, Item.category, Item.case_ref).where(Item.id.in_([i for i, _ in top]))
-        )
-    }
+    blocked = blocks_per_item(session, low, high, platform)
     latencies = sorted(check_seconds)
     return {
         "platform": platform,
@@ -70,10 +62,9 @@ def dashboard_data(
         "blocks": blocks,
         "reviews": reviews,
         "totals": stats.totals.as_dict(),
-        "top_items": [
-            {"item_id": i, "category": facts[i][0], "case_ref": facts[i][1], "blocked": n}
-            for i, n in top
-        ],
+        "case_refs": platform is None,
+        # Case references are the regulator's and trust-and-safety's, not a platform's.
+        "top_items": top_items(session, blocked, TOP, case_refs=platform is None),
         "index": index_sizes,
         "latency_ms": _latency(latencies),
     }

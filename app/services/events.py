@@ -84,7 +84,10 @@ def match_events(
     platform: str | None,
     item_id: int | None,
     decision: str | None,
+    case_refs: bool,
 ) -> tuple[list[dict[str, Any]], str | None]:
+    """Match events, newest first; the items' case references only with
+    ``case_refs`` (a regulator's or the operator's view)."""
     query = select(MatchEvent, Item.category, Item.case_ref).join(
         Item, Item.id == MatchEvent.item_id
     )
@@ -104,7 +107,7 @@ def match_events(
             "decision": e.decision,
             "item_id": e.item_id,
             "category": category,
-            "case_ref": case_ref,
+            **({"case_ref": case_ref} if case_refs else {}),
             "signal": e.signal,
             "distance": e.distance,
             "transform": e.transform,

@@ -7,6 +7,7 @@ from array import array
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import cast
 
 import numpy as np
@@ -14,7 +15,7 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.errors import ApiError
-from app.models import AuditEvent, IndexChange, Item, ItemHash, utcnow
+from app.models import AuditEvent, IndexChange, Item, ItemHash
 from app.observability import REGISTRATIONS
 from app.schemas import Category, Decision
 from app.services.clips import (
@@ -227,8 +228,10 @@ def register_item(
     hashes: Sequence[NewHash],
     duration: float | None = None,
     keyframes: int | None = None,
+    now: datetime,
 ) -> Item:
-    """Insert an item with its hashes and an audit row, commit, then index it.
+    """Insert an item with its hashes and an audit row, as registered ``now``,
+    commit, then index it.
 
     The order is the durability rule: a crash after the commit loses nothing
     (the index is rebuilt from the database on start), and the index never
@@ -243,7 +246,7 @@ def register_item(
         duration=duration,
         keyframes=keyframes,
         active=True,
-        created_at=utcnow(),
+        created_at=now,
         created_by=actor,
     )
     unique: dict[tuple[Signal, bytes], NewHash] = {}
@@ -286,16 +289,17 @@ def register_item(
 
 
 def deactivate_item(
-    session: Session, index: HashIndex, item_id: int, *, actor: str, reason: str
+    session: Session, index: HashIndex, item_id: int, *, actor: str, reason: str, now: datetime
 ) -> Item:
-    """Stop an item matching at once; it stays in the database and the audit trail."""
+    """Stop an item matching at once (as of ``now``); it stays in the database and
+    the audit trail."""
     item = session.get(Item, item_id)
     if item is None:
         raise ApiError(404, "item_not_found", f"no item {item_id}")
     if not item.active:
         return item
     item.active = False
-    item.deactivated_at = utcnow()
+    item.deactivated_at = now
     item.deactivated_by = actor
     item.deactivation_reason = reason
     session.add(IndexChange(item_id=item.id, op="remove", created_at=item.deactivated_at))

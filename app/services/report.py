@@ -8,10 +8,9 @@ reports the same numbers it did before.
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
@@ -19,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.csvfile import csv_document
 from app.models import CheckCount, Item, ItemDayCount, MatchEvent
 from app.schemas import Decision
 
@@ -67,44 +67,34 @@ class Report:
         }
 
     def as_csv(self) -> str:
-        """One ``section,subject,metric,value`` row per number, for a spreadsheet."""
-        out = io.StringIO()
-        w = csv.writer(out, lineterminator="\r\n")
-        w.writerow(["section", "subject", "metric", "value"])
+        """One ``section,subject,metric,value`` row per number, for a spreadsheet;
+        each section with several rows has a ``total`` row."""
+        return csv_document(self._rows())
+
+    def _rows(self) -> Iterator[list[object]]:
+        yield ["section", "subject", "metric", "value"]
         for category, n in self.registrations.items():
-            w.writerow(["registrations", category, "items", n])
+            yield ["registrations", category, "items", n]
+        yield ["registrations", "total", "items", sum(self.registrations.values())]
         for reason, n in self.deactivations.items():
-            w.writerow(["deactivations", reason, "items", n])
+            yield ["deactivations", reason, "items", n]
+        yield ["deactivations", "total", "items", sum(self.deactivations.values())]
         for metric, n in self.checks.items():
-            w.writerow(["checks", self.platform or "all platforms", metric, n])
+            yield ["checks", self.platform or "all platforms", metric, n]
         for row in self.by_platform_category:
             subject = f"{row['platform']} / {row['category'] or 'no match'}"
             for metric in ("checks", "blocks", "reviews"):
-                w.writerow(["platform_category", subject, metric, row[metric]])
-        w.writerow(["reuploads", "all items", "items_blocked", self.items_blocked])
-        w.writerow(["reuploads", "all items", "blocked", self.reuploads_blocked])
+                yield ["platform_category", subject, metric, row[metric]]
+        yield ["reuploads", "all items", "items_blocked", self.items_blocked]
+        yield ["reuploads", "all items", "blocked", self.reuploads_blocked]
         for item in self.top_items:
-            subject = f"item {item['item_id']} ({item['category']}, {item['case_ref'] or '-'})"
-            w.writerow(["top_items", subject, "blocked", item["blocked"]])
-        w.writerow(
-            [
-                "time_to_first_block",
-                "items registered this year",
-                "items",
-                self.items_registered_and_blocked,
-            ]
-        )
-        w.writerow(
-            [
-                "time_to_first_block",
-                "items registered this year",
-                "median_hours",
-                ""
-                if self.median_hours_to_first_block is None
-                else self.median_hours_to_first_block,
-            ]
-        )
-        return out.getvalue()
+            case = f", {item['case_ref'] or '-'}" if "case_ref" in item else ""
+            subject = f"item {item['item_id']} ({item['category']}{case})"
+            yield ["top_items", subject, "blocked", item["blocked"]]
+        subject = "items registered this year"
+        yield ["time_to_first_block", subject, "items", self.items_registered_and_blocked]
+        median = self.median_hours_to_first_block
+        yield ["time_to_first_block", subject, "median_hours", "" if median is None else median]
 
 
 def year_bounds(year: int, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -113,9 +103,13 @@ def year_bounds(year: int, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return start, end
 
 
-def annual_report(session: Session, year: int, tz: ZoneInfo, platform: str | None) -> Report:
+def annual_report(
+    session: Session, year: int, tz: ZoneInfo, platform: str | None, *, case_refs: bool
+) -> Report:
     """The report for ``year`` (in ``tz``); with ``platform``, the checks and
-    re-uploads are that platform's only (registrations are the service's)."""
+    re-uploads are that platform's only (registrations are the service's). The
+    top items name their case references only with ``case_refs`` (a regulator's
+    or the operator's view: case references are theirs, not the platforms')."""
     low, high = year_bounds(year, tz)
     report = Report(year=year, tz=str(tz), platform=platform)
 
@@ -160,22 +154,35 @@ def annual_report(session: Session, year: int, tz: ZoneInfo, platform: str | Non
     blocked = blocks_per_item(session, low, high, platform)
     report.items_blocked = len(blocked)
     report.reuploads_blocked = sum(blocked.values())
-    top = blocked.most_common(TOP_ITEMS)
+    report.top_items = top_items(session, blocked, TOP_ITEMS, case_refs=case_refs)
+
+    hours = _hours_to_first_block(session, low, high, platform)
+    report.items_registered_and_blocked = len(hours)
+    report.median_hours_to_first_block = round(statistics.median(hours), 2) if hours else None
+    return report
+
+
+def top_items(
+    session: Session, blocked: Counter[int], count: int, *, case_refs: bool
+) -> list[dict[str, object]]:
+    """The ``count`` items blocked most often: id, category, times blocked, and
+    the case reference with ``case_refs``."""
+    top = blocked.most_common(count)
     facts = {
         item_id: (category, case_ref)
         for item_id, category, case_ref in session.execute(
             select(Item.id, Item.category, Item.case_ref).where(Item.id.in_([i for i, _ in top]))
         )
     }
-    report.top_items = [
-        {"item_id": i, "category": facts[i][0], "case_ref": facts[i][1], "blocked": n}
+    return [
+        {
+            "item_id": i,
+            "category": facts[i][0],
+            **({"case_ref": facts[i][1]} if case_refs else {}),
+            "blocked": n,
+        }
         for i, n in top
     ]
-
-    hours = _hours_to_first_block(session, low, high, platform)
-    report.items_registered_and_blocked = len(hours)
-    report.median_hours_to_first_block = round(statistics.median(hours), 2) if hours else None
-    return report
 
 
 def blocks_per_item(

@@ -19,16 +19,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.models import ItemDayCount, MatchEvent
+from app.models import Clock, ItemDayCount, MatchEvent
 
 BATCH = 5000
 
 log = logging.getLogger(__name__)
 
 
-def retention_cutoff(days: int, today: date | None = None) -> date:
+def retention_cutoff(days: int, today: date) -> date:
     """The first UTC day whose events a retention of ``days`` keeps."""
-    return (today or datetime.now(UTC).date()) - timedelta(days=days)
+    return today - timedelta(days=days)
 
 
 def purge_events(session: Session, before: date) -> int:
@@ -94,15 +94,17 @@ class RetentionKeeper:
     """Applies the retention setting once at start and then once a day, in a
     background thread of the server process."""
 
-    def __init__(self, sessions: sessionmaker[Session], days: int) -> None:
+    def __init__(self, sessions: sessionmaker[Session], days: int, clock: Clock) -> None:
         self._sessions = sessions
         self._days = days
+        self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> int:
         with self._sessions() as session:
-            return purge_events(session, retention_cutoff(self._days))
+            today = self._clock().astimezone(UTC).date()
+            return purge_events(session, retention_cutoff(self._days, today))
 
     def start(self, every: float = 24 * 3600) -> None:
         def run() -> None:

@@ -11,8 +11,6 @@ use today is a whole number of quarter-hours from UTC).
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -26,6 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
+from app.csvfile import csv_document
 from app.errors import ApiError
 from app.models import CheckCount
 from app.schemas import Decision
@@ -172,13 +171,16 @@ class MatchStats:
 
     def as_csv(self) -> str:
         """A header row, one row per period and group, then a ``total`` row."""
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(["period", *self.by, *COUNT_COLUMNS])
-        for label, group, counts in self.rows:
-            writer.writerow([label, *group, *counts.as_dict().values()])
-        writer.writerow(["total", *([""] * len(self.by)), *self.totals.as_dict().values()])
-        return out.getvalue()
+        return csv_document(
+            [
+                ["period", *self.by, *COUNT_COLUMNS],
+                *(
+                    [label, *group, *counts.as_dict().values()]
+                    for label, group, counts in self.rows
+                ),
+                ["total", *([""] * len(self.by)), *self.totals.as_dict().values()],
+            ]
+        )
 
 
 def match_stats(

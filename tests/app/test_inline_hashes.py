@@ -197,6 +197,7 @@ def test_a_range_adds_only_the_active_inline_items_it_spans(
             note=None,
             quality=None,
             hashes=[NewHash(HashValue.from_hex(Signal.PDQ, values[0]))],
+            now=utcnow(),
         )
     now = utcnow()
     with engine.begin() as conn:
@@ -320,6 +321,7 @@ def test_a_registration_made_while_a_command_imports_counts_as_held(
                     note=None,
                     quality=None,
                     hashes=[NewHash(HashValue.from_hex(Signal.PDQ, values[25]))],
+                    now=utcnow(),
                 )
             follower.poll()
 

@@ -7,7 +7,8 @@ import io
 import os
 import subprocess
 import sys
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,18 @@ from app import auth, db
 from app.main import create_app
 from app.models import ItemDayCount, MatchEvent
 from app.settings import Settings
+from tests.clock import START, SteadyClock
 from tests.conftest import PHOTOS, bearer
 
-YEAR = datetime.now(UTC).year
+YEAR = START.year
 HASHWALL = str(Path(sys.executable).parent / "hashwall")
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """The service on a clock that starts on a known day (tests.clock)."""
+    with TestClient(create_app(settings, clock=SteadyClock())) as test_client:
+        yield test_client
 
 
 @pytest.fixture
@@ -135,18 +144,17 @@ def test_report_csv_and_command_line_agree(
         [HASHWALL, "stats", "report", "--year", str(YEAR), "--format", "csv"],
         env=env,
         capture_output=True,
-        text=True,
         timeout=60,
         check=True,
     )
-    assert printed.stdout.replace("\r\n", "\n") == text.replace("\r\n", "\n")
+    assert printed.stdout == response.content  # byte for byte: BOM, CRLF, total rows
 
 
 def test_purge_folds_events_and_every_export_keeps_its_totals(
     client: TestClient, ops_key: str, history: dict[str, int], settings: Settings
 ) -> None:
     assert history
-    today = datetime.now(UTC).date()
+    today = START.date()
     params = {"from": today.isoformat(), "to": today.isoformat(), "by": "platform,category"}
     before_report = report(client, ops_key)
     before_stats = client.get("/stats/matches", params=params, headers=bearer(ops_key)).json()
@@ -206,10 +214,10 @@ def test_retention_setting_purges_old_events_at_start(
         for event_id in ids[:2]:
             event = session.get(MatchEvent, event_id)
             assert event is not None
-            event.created_at = datetime.now(UTC) - timedelta(days=10)
+            event.created_at = START - timedelta(days=10)
         session.commit()
     kept = settings.model_copy(update={"event_retention_days": 7})
-    with TestClient(create_app(kept)):
+    with TestClient(create_app(kept, clock=SteadyClock())):
         pass  # the lifespan applies retention once at start
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(MatchEvent)) == 1

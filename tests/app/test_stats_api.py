@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app import auth, db
+from app.main import create_app
 from app.schemas import Decision
 from app.services import keys
 from app.services.stats import count_check
 from app.settings import Settings
+from tests.clock import START, SteadyClock
 from tests.conftest import PHOTOS, bearer
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """The service on a clock that starts on a known day (tests.clock)."""
+    with TestClient(create_app(settings, clock=SteadyClock())) as test_client:
+        yield test_client
+
 
 REGISTERED = PHOTOS[:2]
 UNRELATED = PHOTOS[40:43]
-TODAY = datetime.now(UTC).date().isoformat()
+TODAY = START.date().isoformat()
 PLATFORM_A = "플랫폼-a"  # platform names are free text: Korean must survive CSV
 
 

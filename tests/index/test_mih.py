@@ -626,7 +626,7 @@ class MergeGate:
 
         def gated(bits: int, codes: U8, keys: I64, radius: int) -> _Main:
             self.entered.set()
-            assert self.release.wait(10)
+            assert self.release.wait()
             if fail:
                 raise MemoryError("no room for the new segment")
             return build(bits, codes, keys, radius)
@@ -642,12 +642,12 @@ class MergeGate:
 
         thread = threading.Thread(target=run)
         thread.start()
-        assert self.entered.wait(10)
+        assert self.entered.wait()
         return thread
 
     def finish(self, thread: threading.Thread) -> None:
         self.release.set()
-        thread.join(10)
+        thread.join()
         assert not thread.is_alive()
 
 
@@ -708,7 +708,7 @@ def test_a_removal_during_a_background_merge_is_honoured(monkeypatch: pytest.Mon
     gate = MergeGate(monkeypatch)
     extra = random_codes(rng, 1, 256)[0].tobytes()
     index.add(extra, 999)  # the delta reaches the threshold: a merge starts
-    assert gate.entered.wait(10)
+    assert gate.entered.wait()
     merger = index._merger
     assert merger is not None
     assert merger.is_alive()
@@ -716,7 +716,7 @@ def test_a_removal_during_a_background_merge_is_honoured(monkeypatch: pytest.Mon
     index.remove(extra, 999)
     assert index.search([codes[5], extra], 0) == []
     gate.release.set()
-    index.wait_merged(10)
+    index.wait_merged()
     assert not merger.is_alive()
     assert index._merger is None
     assert index._main.rows == 1000
@@ -837,12 +837,12 @@ def test_concurrent_changes_and_searches_end_like_a_dict() -> None:
     for thread in writers + readers:
         thread.start()
     for thread in writers:
-        thread.join(60)
+        thread.join()
     done.set()
     for thread in readers:
-        thread.join(60)
+        thread.join()
     assert errors == []
-    index.wait_merged(10)
+    index.wait_merged()
     assert index._main.rows > len(stable)  # background merges took writers' codes
 
     model = set().union(*models) | {(code, 100_000 + k) for k, code in enumerate(stable)}

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO, NamedTuple, TextIO
 
+from app.csvfile import CsvWriter
 from app.schemas import Category, HashListFormat
 from app.text import refused_character
 from hashing.types import HashFormatError, Signal, hex_bytes
@@ -455,7 +456,7 @@ class Writer:
     def __init__(self, fmt: Format, out: TextIO) -> None:
         self.fmt = fmt
         self.out = out
-        self._csv = csv.writer(out, lineterminator="\n")
+        self._csv = CsvWriter(out, lineterminator="\n")
         if fmt is Format.CSV:
             self._csv.writerow(CSV_COLUMNS)
 
