@@ -60,6 +60,20 @@ def hex_bytes(signal: Signal, text: str) -> bytes:
     raise HashFormatError(f"a {signal} hash is {want} hex digits, got {text.lower()[:80]!r}")
 
 
+def informative(signal: Signal, value: bytes) -> bool:
+    """Whether a hash says anything about a picture. PDQ and pHash set a bit for
+    each coefficient above their median, so a picture's hash has about half its
+    bits set (every dev-corpus photo and edit: PDQ exactly 128 of 256, pHash 16
+    to 32 of 64); a flat image (all coefficients equal) gives all zeros, which
+    would match every other flat image. A perceptual hash with fewer than a
+    quarter or more than three quarters of its bits set is not stored, searched
+    or matched on; a file digest always is."""
+    if not signal.perceptual:
+        return True
+    ones = int.from_bytes(value, "big").bit_count()
+    return signal.bits // 4 <= ones <= 3 * signal.bits // 4
+
+
 @dataclass(frozen=True, slots=True)
 class HashValue:
     """A fixed-length binary hash of one signal.
@@ -83,6 +97,11 @@ class HashValue:
 
     def to_hex(self) -> str:
         return self.value.hex()
+
+    @property
+    def informative(self) -> bool:
+        """See :func:`informative`."""
+        return informative(self.signal, self.value)
 
     def distance(self, other: HashValue) -> int:
         """Hamming distance in bits; both hashes must be of the same signal."""

@@ -35,7 +35,9 @@ from app.services.items import (
 from app.services.matching import Query, hash_query, image_query
 from app.services.uploads import clip_info, hash_upload, media_type
 from app.state import AppState
+from hashing.clip import ClipHashes
 from hashing.pipeline import ImageHashes
+from hashing.transforms import Transform
 from hashing.vpdq import parse_vpdq
 
 router = APIRouter(tags=["register"])
@@ -118,6 +120,27 @@ def _register(
         return item, False
 
 
+def require_usable(hashed: ImageHashes | ClipHashes, min_quality: int) -> None:
+    """Refuse media whose picture carries too little to match on (a flat or
+    nearly flat image, a clip without one keyframe of quality): its hashes would
+    match every other such upload. 422 ``low_quality``, as for a vPDQ."""
+    if isinstance(hashed, ImageHashes):
+        if hashed.quality < min_quality or not hashed.pdq[Transform.ORIGINAL].informative:
+            raise ApiError(
+                422,
+                "low_quality",
+                f"the image's PDQ quality is {hashed.quality}, under the floor of {min_quality}: "
+                "a picture this flat would match every other flat upload",
+            )
+    elif not hashed.keyframes:
+        raise ApiError(
+            422,
+            "low_quality",
+            f"no keyframe of the {hashed.kind} has PDQ quality {min_quality} or more: "
+            "nothing would match",
+        )
+
+
 def _register_media(
     state: AppState,
     session: Session,
@@ -128,6 +151,7 @@ def _register_media(
     note: str | None,
 ) -> tuple[Item, bool, ClipInfo | None]:
     hashed = hash_upload(file, state, register=True)
+    require_usable(hashed, state.settings.pdq_min_quality)
     if isinstance(hashed, ImageHashes):
         item, duplicate = _register(
             state,
@@ -166,6 +190,14 @@ def _register_json(
     if body.hashes is not None:
         values = body.hashes.values()
         require_hash_count(len(values), settings.max_hashes_per_request)
+        for value in values:
+            if not value.informative:
+                raise ApiError(
+                    422,
+                    "uninformative_hash",
+                    f"{value.signal} {value.to_hex()} has too few or too many bits set to come "
+                    "from a picture (a flat image's hash): it would match every flat upload",
+                )
         return _register(
             state,
             session,
@@ -185,8 +217,8 @@ def _register_json(
         raise ApiError(
             422,
             "low_quality",
-            f"no vpdq frame has PDQ quality {settings.pdq_min_quality} or more: "
-            "nothing would match",
+            f"no vpdq frame has PDQ quality {settings.pdq_min_quality} or more and a hash "
+            "that carries information: nothing would match",
         )
     return _register(
         state,

@@ -115,6 +115,8 @@ def clip_query(clip: ClipHashes) -> ClipQuery:
     phash_frame: list[int] = []
 
     def add(value: HashValue, i: int, p: Part, t: Transform) -> None:
+        if not value.informative:  # a flat band matches every flat band
+            return
         codes.append(value.value)
         frame.append(i)
         part.append(p)
@@ -127,6 +129,8 @@ def clip_query(clip: ClipHashes) -> ClipQuery:
                 add(value, i, Part.WHOLE, transform)
         primary = keyframe.views[0]
         for value in primary.phash.values():
+            if not value.informative:
+                continue
             phash.append(value.value)
             phash_frame.append(i)
         for transform, bands in (
@@ -151,7 +155,7 @@ def clip_query(clip: ClipHashes) -> ClipQuery:
 
 def vpdq_query(frames: Sequence[VpdqFrame], min_quality: int) -> ClipQuery:
     """A query from a vPDQ hash: frames below the quality floor are left out."""
-    kept = [f for f in frames if f.quality >= min_quality]
+    kept = [f for f in frames if f.quality >= min_quality and f.pdq.informative]
     quality = int(np.median([f.quality for f in frames])) if frames else None
     return ClipQuery(
         times=[f.at for f in kept],

@@ -83,7 +83,7 @@ def media_hashes(hashes: ImageHashes) -> list[NewHash]:
         NewHash(top, "half_top", hashes.quality),
         NewHash(bottom, "half_bottom", hashes.quality),
     ]
-    return stored
+    return [h for h in stored if h.value.informative]
 
 
 def clip_hashes(clip: ClipHashes) -> list[NewHash]:
@@ -102,7 +102,7 @@ def clip_hashes(clip: ClipHashes) -> list[NewHash]:
             top, bottom = primary.halves
             stored.append(NewHash(top, "half_top", primary.quality, keyframe.at))
             stored.append(NewHash(bottom, "half_bottom", primary.quality, keyframe.at))
-    return stored
+    return [h for h in stored if h.value.informative]
 
 
 def vpdq_hashes(frames: Sequence[VpdqFrame], settings: Settings) -> list[NewHash]:
@@ -111,7 +111,7 @@ def vpdq_hashes(frames: Sequence[VpdqFrame], settings: Settings) -> list[NewHash
     stored: list[NewHash] = []
     previous: HashValue | None = None
     for f in frames:
-        if f.quality < settings.pdq_min_quality:
+        if f.quality < settings.pdq_min_quality or not f.pdq.informative:
             continue
         if previous is not None and f.pdq.distance(previous) < settings.video_dedupe_distance:
             continue

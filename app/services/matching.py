@@ -116,7 +116,9 @@ def search(index: HashIndex, query: Query, settings: Settings) -> list[Candidate
     phash_best: dict[int, int] = {}
     parts: dict[int, dict[str, int]] = {}
     for signal in Signal:
-        entries = [q for q in query.hashes if q.value.signal is signal]
+        # A hash that says nothing about a picture (a flat image's, or a flat
+        # band's) would match every other such picture: never searched.
+        entries = [q for q in query.hashes if q.value.signal is signal and q.value.informative]
         if not entries:
             continue
         hits = index.search(

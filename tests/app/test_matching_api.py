@@ -283,22 +283,36 @@ def test_low_quality_match_is_only_reviewed(client: TestClient, api_keys: dict[s
     import cv2
     import numpy as np
 
+    from hashing.pipeline import hash_image_bytes
+    from hashing.transforms import Transform
+
     # A smooth gradient: PDQ quality 0, the kind of image that collides with others.
     y, x = np.mgrid[0:400, 0:400]
     gray = (120 + 6 * np.sin(x / 60.0) + 6 * np.cos(y / 80.0)).astype(np.uint8)
     flat = np.dstack([gray, gray, gray])
     staff, platform = bearer(api_keys["trust_safety"]), bearer(api_keys["platform"])
-    registered = client.post(
+    refused = client.post(
         "/register",
         files={"file": ("f.png", edits.png(flat))},
         data={"category": "other"},
         headers=staff,
-    ).json()
-    assert registered["quality"] < 50
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"] == "low_quality"
+    # A partner's list may still hold its hash, with the quality it was made at.
+    hashed = hash_image_bytes(edits.png(flat))
+    assert hashed.quality < 50
+    pdq = hashed.pdq[Transform.ORIGINAL].to_hex()
+    imported = client.post(
+        "/import",
+        files={"file": ("l.csv", f"signal,hash,quality\npdq,{pdq},{hashed.quality}\n".encode())},
+        data={"format": "csv", "category": "other"},
+        headers=bearer(api_keys["admin"]),
+    )
+    assert imported.json()["added"] == 1
     # The same pixels in another container: identical PDQ, different file digest.
     bmp = cv2.imencode(".bmp", flat)[1].tobytes()
     body = client.post("/check", files={"file": ("g.bmp", bmp)}, headers=platform).json()
     assert body["quality"] < 50
     assert body["decision"] == "review"
-    assert body["matches"][0]["item_id"] == registered["item_id"]
     assert body["matches"][0]["distance"] == 0

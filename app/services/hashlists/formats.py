@@ -35,7 +35,7 @@ from typing import Any, BinaryIO, NamedTuple, TextIO
 from app.csvfile import CsvWriter
 from app.schemas import Category, HashListFormat
 from app.text import refused_character
-from hashing.types import HashFormatError, Signal, hex_bytes
+from hashing.types import HashFormatError, Signal, hex_bytes, informative
 
 CASE_REF_MAX = 200
 """Characters of ``items.case_ref``."""
@@ -55,6 +55,12 @@ BAND_VARIANTS = frozenset({"half_top", "half_bottom"})
 
 
 Format = HashListFormat
+
+
+UNINFORMATIVE = (
+    "the hash has too few or too many bits set to come from a picture (a flat "
+    "image's hash): it would match every flat upload"
+)
 
 
 class HashListError(ValueError):
@@ -246,6 +252,9 @@ def _each(lines: Iterable[Line | Rejection], entry: Callable[[Line], Entry]) -> 
             parsed: Parsed = entry(line)
         except HashFormatError as exc:
             parsed = Rejection(line.number, str(exc))
+        else:
+            if isinstance(parsed, Entry) and not informative(parsed.signal, parsed.value):
+                parsed = Rejection(line.number, UNINFORMATIVE)
         yield parsed
 
 
