@@ -56,6 +56,7 @@ def clip_limits(settings: Settings, *, register: bool = False) -> ClipLimits:
         dedupe_distance=settings.video_dedupe_distance,
         min_quality=settings.pdq_min_quality,
         max_frames=settings.animation_max_frames,
+        max_composited=settings.animation_max_pixels,
         threads=settings.video_decode_threads,
     )
     if register:

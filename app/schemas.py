@@ -132,7 +132,7 @@ class ClipInfo(BaseModel):
     complete: bool = Field(description="False when only the first part was hashed")
     stopped_by: str | None = Field(
         description="Why hashing stopped early: duration_limit, time_budget, "
-        "keyframe_limit, frame_limit or decode_error"
+        "keyframe_limit, frame_limit, pixel_limit, decode_error or truncated"
     )
 
 

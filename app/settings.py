@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     video_max_pixels: int = Field(default=8192 * 4320, ge=64 * 64)
     video_decode_threads: int = Field(default=2, ge=1, le=16)
     animation_max_frames: int = Field(default=3000, ge=1)
+    animation_max_pixels: int = Field(default=120_000_000, ge=64 * 64)
+    """Canvas pixels an animated image may composite (frames x width x height);
+    then hashing stops, as at the frame limit (see hashing.clip.ClipLimits)."""
     video_block_share: float = Field(default=0.5, gt=0, le=1)
     """Share of the upload's keyframes matching an item, or of the item's keyframes
     found in the upload, that blocks (either is enough)."""

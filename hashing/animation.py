@@ -45,8 +45,9 @@ def _delay(info: Mapping[Any, Any]) -> float:
 def hash_animation(data: bytes, sha256: HashValue, limits: ClipLimits) -> ClipHashes:
     """Choose keyframes of an animated image and hash each like a still image.
 
-    At most ``limits.max_frames`` frames are decoded and ``limits.time_budget``
-    seconds spent; the result says when hashing stopped early. Raises
+    At most ``limits.max_frames`` frames are decoded, ``limits.max_composited``
+    canvas pixels composited and ``limits.time_budget`` seconds spent; the
+    result says when hashing stopped early. Raises
     :class:`DecodeError` (``too_many_pixels`` from the header, ``corrupt_image``
     when no frame decodes).
     """
@@ -74,6 +75,10 @@ def hash_animation(data: bytes, sha256: HashValue, limits: ClipLimits) -> ClipHa
                 for frame in ImageSequence.Iterator(image):
                     if decoded >= limits.max_frames:
                         stopped = StopReason.FRAMES
+                        break
+                    # Judged before the frame is composited, the first always.
+                    if decoded and (decoded + 1) * width * height > limits.max_composited:
+                        stopped = StopReason.PIXELS
                         break
                     # The first frame is always looked at, so a good file is never
                     # "without frames" however little budget is left.

@@ -13,6 +13,7 @@ from PIL import Image
 
 from tests.budget import cpu_budget
 from tests.conftest import bearer
+from tests.hashing.test_animation import huge_canvas_gif
 
 SIDE = 60_000  # 3.6 gigapixels; the default limit is 64 megapixels and 30,000 px a side
 
@@ -80,3 +81,22 @@ def test_a_bomb_is_refused_quickly_with_a_4xx(
     assert response.status_code == 413, response.text
     assert response.json()["error"] == "too_many_pixels"
     assert client.get("/readyz").json()["index"] == before
+
+
+def test_a_huge_canvas_animation_is_finished_cheaply(
+    client: TestClient, api_keys: dict[str, str]
+) -> None:
+    """A 5900x5900 GIF of 3,000 one-pixel frames once held a worker for the whole
+    30 s time budget; the budget of composited pixels ends it after 3 frames."""
+    data = huge_canvas_gif(3000)
+    with cpu_budget(10.0):
+        response = client.post(
+            "/check", files={"file": ("a.gif", data)}, headers=bearer(api_keys["platform"])
+        )
+    assert response.status_code == 200, response.text
+    clip = response.json()["clip"]
+    assert (clip["stopped_by"], clip["complete"], clip["frames_decoded"]) == (
+        "pixel_limit",
+        False,
+        3,
+    )

@@ -242,3 +242,30 @@ def test_a_gif_cut_anywhere_after_its_first_frame_is_not_an_animation_error() ->
     second = data.index(b"\x21\xf9", data.index(b"\x2c"))  # the second frame's control block
     for end in range(second, len(data) - 1):
         is_animated(data[:end])
+
+
+def huge_canvas_gif(updates: int, side: int = 5900) -> bytes:
+    """The tiny-frames GIF on a ``side`` x ``side`` logical screen: each one-pixel
+    update is composited onto the whole canvas."""
+    data = bytearray(still_gif_with_updates(updates))
+    data[6:10] = struct.pack("<HH", side, side)
+    return bytes(data)
+
+
+def test_a_huge_canvas_stops_at_the_pixel_budget_cheaply() -> None:
+    data = huge_canvas_gif(3000)
+    assert len(data) < 100_000
+    with cpu_budget(10.0):
+        clip = hash_bytes(data)
+    assert clip.stopped is StopReason.PIXELS
+    assert not clip.complete
+    side = 5900 * 5900
+    assert clip.frames_decoded == ClipLimits().max_composited // side == 3
+
+
+def test_the_pixel_budget_counts_canvas_pixels_not_frames() -> None:
+    small = still_gif_with_updates(200)  # a 32x32 canvas: far within any budget
+    assert hash_bytes(small).stopped is None
+    clip = hash_animation(small, sha256(small), ClipLimits(max_composited=32 * 32 * 50))
+    assert clip.stopped is StopReason.PIXELS
+    assert clip.frames_decoded == 50
