@@ -93,6 +93,11 @@ class Principal:
     """The platform or team it acts for: what checks and exports are recorded under."""
     scopes: frozenset[str]
 
+    @classmethod
+    def stored(cls, key_id: int, name: str, platform: str, scopes: str) -> Principal:
+        """The principal of a key's row (scopes stored comma-separated)."""
+        return cls(key_id=key_id, name=name, platform=platform, scopes=frozenset(scopes.split(",")))
+
     def allows(self, scope: Scope) -> bool:
         # admin is the operator's key and may do everything; exporting every
         # platform includes exporting one.

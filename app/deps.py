@@ -101,10 +101,7 @@ def authenticate(session: Session, key: str) -> auth.Principal:
         raise ApiError(
             401, "invalid_api_key", "unknown or revoked API key", {"WWW-Authenticate": "Bearer"}
         )
-    key_id, name, platform, scopes = row
-    return auth.Principal(
-        key_id=key_id, name=name, platform=platform, scopes=frozenset(scopes.split(","))
-    )
+    return auth.Principal.stored(*row)
 
 
 def verify(

@@ -93,10 +93,11 @@ def test_dashboard_logs_in_and_charts_matches(
     assert browser.find_element(By.ID, "total-checks").text == "9"
     rows = browser.find_elements(By.CSS_SELECTOR, "#top-items tbody tr")
     assert [r.find_elements(By.TAG_NAME, "td")[2].text for r in rows] == ["K-ncii", "K-deepfake"]
-    # The key lives in an HttpOnly cookie: page script cannot read it.
+    # The browser holds a session id, never the key, in an HttpOnly cookie.
     assert ops not in browser.execute_script("return document.cookie;")
     cookie = browser.get_cookie("hashwall_dashboard")
     assert cookie is not None
+    assert ops not in cookie["value"]
     assert cookie["httpOnly"] is True
     assert cookie["secure"] is True
     screenshot = tmp_path / "dashboard.png"
