@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,11 +10,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from app.observability import DECODE_ERRORS
 from app.text import CONTROL_ERROR
 from hashing.decode import DecodeError, DecodeErrorCode
 from hashing.types import HashFormatError
+
+log = logging.getLogger("hashwall.requests")
 
 
 class ApiError(Exception):
@@ -164,6 +168,13 @@ def install_handlers(app: FastAPI) -> None:
             exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_request: Request, _exc: ClientDisconnect) -> JSONResponse:
+        # Clients drop uploads all the time: one quiet line, no traceback. The
+        # answer goes nowhere; 499 is what the access log then records.
+        log.info("client disconnected before its request body arrived")
+        return JSONResponse(error_body("client_disconnected", "the client went away"), 499)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, _exc: Exception) -> JSONResponse:

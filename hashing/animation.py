@@ -60,10 +60,15 @@ def hash_animation(data: bytes, sha256: HashValue, limits: ClipLimits) -> ClipHa
         try:
             image = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError as exc:
-            raise DecodeError(DecodeErrorCode.TOO_MANY_PIXELS, str(exc)) from exc
+            raise DecodeError(
+                DecodeErrorCode.TOO_MANY_PIXELS,
+                f"the canvas exceeds the limit of {limits.max_pixels} pixels",
+            ) from exc
         except (OSError, ValueError, SyntaxError, RuntimeError) as exc:
             # RuntimeError: Pillow's AVIF plugin reports a damaged file that way.
-            raise DecodeError(DecodeErrorCode.CORRUPT, f"unreadable animation: {exc}") from exc
+            raise DecodeError(
+                DecodeErrorCode.CORRUPT, "the animation's header is damaged or incomplete"
+            ) from exc
         with image:
             width, height = image.size
             check_frame_size(width, height, limits, DecodeErrorCode.CORRUPT)
@@ -101,7 +106,7 @@ def hash_animation(data: bytes, sha256: HashValue, limits: ClipLimits) -> ClipHa
             except (OSError, ValueError, SyntaxError, EOFError, IndexError, RuntimeError) as exc:
                 if decoded == 0:
                     raise DecodeError(
-                        DecodeErrorCode.CORRUPT, f"no frame of the {fmt} decodes: {exc}"
+                        DecodeErrorCode.CORRUPT, f"no frame of the {fmt} decodes: it is damaged"
                     ) from exc
                 stopped = StopReason.DECODE_ERROR
     if decoded == 0:

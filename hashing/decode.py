@@ -135,6 +135,10 @@ def sniff_format(data: bytes) -> ImageFormat:
     )
 
 
+def _too_many(limits: DecodeLimits) -> str:
+    return f"exceeds the limit of {limits.max_pixels} pixels or {limits.max_side} px a side"
+
+
 def read_header(data: bytes, fmt: ImageFormat, limits: DecodeLimits) -> tuple[int, int]:
     """Read (width, height) from the header without decoding pixels, and bound them."""
     try:
@@ -146,20 +150,21 @@ def read_header(data: bytes, fmt: ImageFormat, limits: DecodeLimits) -> tuple[in
                 width, height = im.size
                 pil_format = (im.format or "").lower()
     except Image.DecompressionBombError as exc:
-        raise DecodeError(DecodeErrorCode.TOO_MANY_PIXELS, str(exc)) from exc
+        # Pillow's own guard fires first for the hugest headers; the answer names
+        # the service's limit, not Pillow's.
+        raise DecodeError(DecodeErrorCode.TOO_MANY_PIXELS, _too_many(limits)) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, RuntimeError) as exc:
-        # RuntimeError: Pillow's AVIF plugin reports a damaged file that way.
-        raise DecodeError(DecodeErrorCode.CORRUPT, f"unreadable {fmt} header: {exc}") from exc
+        # RuntimeError: Pillow's AVIF plugin reports a damaged file that way. The
+        # library's message names its own objects, not the upload's problem.
+        raise DecodeError(
+            DecodeErrorCode.CORRUPT, f"the {fmt} header is damaged or incomplete"
+        ) from exc
     if pil_format not in (fmt.value, "mpo" if fmt is ImageFormat.JPEG else fmt.value):
         raise DecodeError(
             DecodeErrorCode.CORRUPT, f"file starts as {fmt} but parses as {pil_format or 'nothing'}"
         )
     if width * height > limits.max_pixels or max(width, height) > limits.max_side:
-        raise DecodeError(
-            DecodeErrorCode.TOO_MANY_PIXELS,
-            f"{width}x{height} exceeds the limit of {limits.max_pixels} pixels "
-            f"or {limits.max_side} px a side",
-        )
+        raise DecodeError(DecodeErrorCode.TOO_MANY_PIXELS, f"{width}x{height} {_too_many(limits)}")
     if min(width, height) < limits.min_side:
         raise DecodeError(
             DecodeErrorCode.CORRUPT,
@@ -256,7 +261,7 @@ def _pillow_rgb(data: bytes, fmt: ImageFormat, gray: bool = False) -> RGBImage:
                 return u8(np.asarray(upright.convert("L" if gray else "RGB")))
     except (OSError, ValueError, SyntaxError, RuntimeError, Image.DecompressionBombError) as exc:
         # RuntimeError: Pillow's AVIF plugin reports damaged pixels that way.
-        raise DecodeError(DecodeErrorCode.CORRUPT, f"cannot decode {fmt}: {exc}") from exc
+        raise DecodeError(DecodeErrorCode.CORRUPT, f"the {fmt} pixel data is damaged") from exc
 
 
 def decode_image(
@@ -292,7 +297,7 @@ def decode_image(
     try:
         bgr = cv2.imdecode(buf, flag)
     except cv2.error as exc:
-        raise DecodeError(DecodeErrorCode.CORRUPT, f"cannot decode {fmt}: {exc}") from exc
+        raise DecodeError(DecodeErrorCode.CORRUPT, f"the {fmt} pixel data is damaged") from exc
     if bgr is None or bgr.size == 0:
         raise DecodeError(DecodeErrorCode.CORRUPT, f"cannot decode {fmt}: damaged or unsupported")
     if gray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -11,6 +13,7 @@ from app.errors import error_body
 from app.schemas import Health
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger("hashwall.health")
 
 
 @router.get("/healthz", response_model=Health)
@@ -25,8 +28,10 @@ def readyz(state: StateDep) -> Health | JSONResponse:
     try:
         with state.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-    except Exception as exc:  # any driver error means "not ready", not a 500
-        return JSONResponse(error_body("database_unavailable", str(exc)[:200]), 503)
+    except Exception:  # any driver error means "not ready", not a 500
+        # The driver's message names hosts and users: for the log, not the answer.
+        log.exception("readiness check: the database does not answer")
+        return JSONResponse(error_body("database_unavailable", "the database does not answer"), 503)
     if not state.index.ready:
         return JSONResponse(error_body("index_loading", "the index is still loading"), 503)
     return Health(status="ready", index=state.index.sizes())

@@ -309,3 +309,33 @@ def test_media_is_never_stored(
         if path.is_file():
             content = path.read_bytes()
             assert not any(p in content for p in probes), path
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_error_details_speak_the_services_terms(
+    client: TestClient, api_keys: dict[str, str], case: str
+) -> None:
+    """No library object, address or limit of its own in an answer: the problem
+    in the service's words, and the service's configured limits."""
+    data, _, code = BAD_FILES[case]
+    response = client.post(
+        "/check", files={"file": ("upload", data)}, headers=bearer(api_keys["platform"])
+    )
+    detail = response.json()["detail"]
+    for leak in ("object at", " 0x", "BytesIO", "PIL", "Pillow", "178956970", "cv2", "Traceback"):
+        assert leak not in detail, (case, detail)
+    if code == "too_many_pixels":
+        assert str(Settings().max_image_pixels) in detail, detail
+
+
+def test_readiness_does_not_repeat_the_drivers_message(tmp_path: Path) -> None:
+    unreachable = Settings(
+        data_dir=tmp_path, database_url="postgresql+psycopg://secret-user@127.0.0.1:9/x"
+    )
+    with TestClient(create_app(unreachable)) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {
+        "error": "database_unavailable",
+        "detail": "the database does not answer",
+    }

@@ -135,3 +135,38 @@ def test_cors_is_off_unless_configured(env: dict[str, str], tmp_path: Path) -> N
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.mark.parametrize(("path", "scopes"), [("/register", "register"), ("/check", "check")])
+def test_a_client_gone_mid_upload_is_one_quiet_log_line(
+    env: dict[str, str], tmp_path: Path, path: str, scopes: str
+) -> None:
+    made = hashwall(env, "keys", "create", "--name", "gone", "--scopes", scopes)
+    log = tmp_path / "server.log"
+    process, url = start_server(env, log)
+    try:
+        parts = urlsplit(url)
+        with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+            sock.sendall(
+                (
+                    f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                    f"Authorization: Bearer {made.stdout.strip()}\r\n"
+                    "Content-Type: multipart/form-data; boundary=b0\r\n"
+                    "Content-Length: 5000000\r\n\r\n"
+                    '--b0\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'
+                ).encode()
+                + b"\xff\xd8\xff" * 1000
+            )
+        # Wait for the request's access-log line; the deadline is a hang guard.
+        deadline = time.monotonic() + 30
+        while '"status": 499' not in log.read_text():
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    text = log.read_text()
+    assert "Traceback" not in text
+    assert '"level": "ERROR"' not in text
+    assert text.count("client disconnected") == 1
