@@ -95,6 +95,9 @@ def serve(
     if migrate:
         db.upgrade(settings)
     processes = workers or settings.workers
+    # Each worker reads its settings anew: it must know it is one of several (the
+    # rate limit's counts then go where all of them see them).
+    os.environ["HASHWALL_WORKERS"] = str(processes)
     listen_port = settings.port if port is None else port
     if processes > 1:
         # The workers' shared count of open connections (app/balance.py), new

@@ -120,7 +120,8 @@ def verify(
             raise ApiError(
                 429,
                 "rate_limited",
-                f"this key is over {state.rate_limiter.rate:g} requests a second",
+                f"this key is over {state.rate_limiter.burst} requests in "
+                f"{state.rate_limiter.item.get_expiry()} s",
                 {"Retry-After": retry_after(wait)},
             )
     return principal

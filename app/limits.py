@@ -1,15 +1,13 @@
 """Limits on what a request may cost: its body size (enforced while the stream is
-read), the requests in flight (load shedding), and a rate per key; each refusal
-is answered in JSON."""
+read) and the requests in flight (load shedding); each refusal is answered in
+JSON. The rate per key is in :mod:`app.ratelimit`."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import math
-import threading
 import time
-from dataclasses import dataclass, field
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -146,33 +144,6 @@ class LoadShedder:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
-
-
-@dataclass
-class RateLimiter:
-    """A token bucket per API key: ``rate`` requests a second, bursts of ``burst``.
-
-    Each server process keeps its own buckets, so with N workers a key may reach
-    N times the rate; the limit is against runaway clients, not for billing.
-    """
-
-    rate: float
-    burst: float
-    _buckets: dict[int, tuple[float, float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def wait(self, key_id: int, now: float | None = None) -> float:
-        """Take one token for ``key_id``; 0 when allowed, else seconds until a
-        token is due (and nothing is taken)."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            tokens, then = self._buckets.get(key_id, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - then) * self.rate)
-            if tokens >= 1:
-                self._buckets[key_id] = (tokens - 1, now)
-                return 0.0
-            self._buckets[key_id] = (tokens, now)
-            return (1 - tokens) / self.rate
 
 
 def retry_after(seconds: float) -> str:

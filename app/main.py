@@ -17,10 +17,11 @@ from app import balance
 from app.db import make_engine, make_sessionmaker
 from app.deps import index_ready
 from app.errors import install_handlers
-from app.limits import BodyLimit, LoadShedder, RateLimiter
+from app.limits import BodyLimit, LoadShedder
 from app.memory import keep_heap
 from app.models import Clock, utcnow
 from app.observability import RequestContext
+from app.ratelimit import rate_limit
 from app.routers import (
     check,
     dashboard,
@@ -91,9 +92,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
             ),
             clip_limits=clip_limits(settings),
             register_clip_limits=clip_limits(settings, register=True),
-            rate_limiter=None
-            if settings.rate_limit is None
-            else RateLimiter(settings.rate_limit, 2 * settings.rate_limit),
+            rate_limiter=rate_limit(settings, engine),
             clock=clock,
         )
         clear_spool(settings.upload_dir)

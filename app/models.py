@@ -199,6 +199,18 @@ class MatchEvent(Base):
     match_count: Mapped[int] = mapped_column(Integer)
 
 
+class RateCounter(Base):
+    """One rate-limit window of one key (``limits``' fixed-window counter), for
+    processes and hosts that share the database and no Redis."""
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[float] = mapped_column(Float)
+    """Seconds since the epoch when the window ends."""
+
+
 class CheckCount(Base):
     """Checks per UTC quarter-hour, platform, decision, and the category and signal
     of the best match ('' for an allow): every transparency total comes from here."""

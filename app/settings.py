@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -90,7 +91,18 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     """Browser origins allowed to call the API (CORS); empty: none, no CORS headers."""
     rate_limit: float | None = Field(default=None, gt=0)
-    """Requests a second per API key (per process), bursts of twice that; None: off."""
+    """Requests a second per API key, over every process and host; None: off."""
+    rate_limit_burst: int | None = Field(default=None, ge=1)
+    """Requests a key may send at once: each window of burst / rate seconds
+    allows this many. Default: twice the rate (at least 1)."""
+    rate_limit_storage: Literal["auto", "memory", "database", "redis"] = "auto"
+    """Where the rate limit's counts live (app/ratelimit.py). auto: Redis when
+    redis_url is set, else this process's memory for one process on SQLite, else
+    the database."""
+    redis_url: str | None = None
+    """``redis://host:6379/0``: shared state for processes and hosts (the rate limit)."""
+    redis_key_prefix: str = Field(default="hashwall", min_length=1, max_length=100)
+    """Prefix of Hashwall's keys in Redis, for a Redis shared with other services."""
 
     event_retention_days: int | None = Field(default=None, ge=1)
     """Match events older than this are folded into per-day counts and deleted

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.limits import RateLimiter
 from app.models import Clock, utcnow
+from app.ratelimit import RateLimit
 from app.services.index_store import IndexRunner
 from app.settings import Settings
 from hashing.clip import ClipLimits
@@ -29,7 +29,7 @@ class AppState:
     register_clip_limits: ClipLimits
     register_lock: threading.Lock = field(default_factory=threading.Lock)
     """Serialises the duplicate check and insert of registrations in this process."""
-    rate_limiter: RateLimiter | None = None
+    rate_limiter: RateLimit | None = None
     index_runner: IndexRunner | None = None
     """Loads the index, then follows the change feed and writes snapshots."""
     check_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
