@@ -27,7 +27,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import auth, balance, db
@@ -72,10 +72,32 @@ cli.add_typer(events_cli, name="events")
 OPERATOR = "cli"
 
 
+def database(settings: Settings, *, create: bool) -> None:
+    """Name the database a command uses (on stderr) and bring its schema up to
+    date. A command that only reads or changes what is there (``create``
+    False) refuses to make a new SQLite file: run from another folder with
+    another data directory, it would otherwise answer from an empty database."""
+    url = make_url(settings.effective_database_url).render_as_string(hide_password=True)
+    typer.echo(f"database: {url}", err=True)
+    path = settings.sqlite_path
+    if not create and path is not None and not path.exists():
+        typer.echo(
+            f"error: there is no database at {path}. Start the service first (hashwall "
+            "serve, or hashwall db upgrade), or point HASHWALL_DATA_DIR or "
+            "HASHWALL_DATABASE_URL at the service's database.",
+            err=True,
+        )
+        raise typer.Exit(1)
+    db.upgrade(settings)
+
+
 @db_cli.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply Alembic migrations up to REVISION (default: the latest)."""
-    db.upgrade(Settings(), revision)
+    settings = Settings()
+    database(settings, create=True)
+    if revision != "head":
+        db.upgrade(settings, revision)
     typer.echo("database is at " + revision, err=True)
 
 
@@ -93,7 +115,7 @@ def serve(
     """
     settings = Settings()
     if migrate:
-        db.upgrade(settings)
+        database(settings, create=True)
     processes = workers or settings.workers
     # Each worker reads its settings anew: it must know it is one of several (the
     # rate limit's counts then go where all of them see them).
@@ -126,10 +148,10 @@ def serve(
     )
 
 
-def _sessions() -> tuple[Settings, sessionmaker[Session]]:
-    """Sessions on an up-to-date schema, so keys can be made right after install."""
+def _sessions(*, create: bool = False) -> tuple[Settings, sessionmaker[Session]]:
+    """Sessions on an up-to-date schema (see :func:`database`)."""
     settings = Settings()
-    db.upgrade(settings)
+    database(settings, create=create)
     return settings, db.make_sessionmaker(db.make_engine(settings))
 
 
@@ -148,7 +170,7 @@ def keys_create(
         scope_set = auth.parse_scopes(scopes)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--scopes") from exc
-    _, sessions = _sessions()
+    _, sessions = _sessions(create=True)
     with sessions() as session:
         try:
             key = keys.create_key(session, name, scope_set, OPERATOR, platform)
@@ -160,9 +182,11 @@ def keys_create(
 
 @keys_cli.command("list")
 def keys_list() -> None:
-    """List keys: name, scopes, created, revoked, platform (never the keys themselves)."""
+    """List keys, tab-separated under a header row: name, scopes, created,
+    revoked, platform (never the keys themselves)."""
     _, sessions = _sessions()
     with sessions() as session:
+        print("name\tscopes\tcreated\trevoked\tplatform")
         for key in keys.list_keys(session):
             revoked = key.revoked_at.isoformat() if key.revoked_at else "-"
             created = key.created_at.isoformat()
@@ -426,7 +450,7 @@ def import_command(
         if bad is not None:
             raise typer.BadParameter(f"no control characters ({bad})", param_hint=hint)
     settings = Settings()
-    db.upgrade(settings)
+    database(settings, create=True)
     engine = db.make_engine(settings)
     report_path = report or file.with_name(file.name + ".rejected.csv")
     options = ImportOptions(
@@ -470,7 +494,7 @@ def export_command(
 ) -> None:
     """Write the active hash list out, each hash once, for hash-sharing partners."""
     settings = Settings()
-    db.upgrade(settings)
+    database(settings, create=False)
     engine = db.make_engine(settings)
     try:
         if file == "-":

@@ -5,14 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+import platformdirs
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """The user's data directory for Hashwall (``~/.local/share/hashwall`` on
+    Linux): the same wherever a command is run from, so ``hashwall keys create``
+    in another folder finds the database the server uses."""
+    return Path(platformdirs.user_data_dir("hashwall", appauthor=False))
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HASHWALL_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Path("var")
+    data_dir: Path = Field(default_factory=default_data_dir)
+    """The SQLite file (unless ``database_url`` names another database), index
+    snapshots and spooled uploads; a relative path is taken from the folder the
+    process starts in, and made absolute then."""
     database_url: str = ""
     """Empty means a SQLite file in ``data_dir``; ``postgresql+psycopg://...`` for PostgreSQL."""
     host: str = "127.0.0.1"
@@ -126,6 +137,11 @@ class Settings(BaseSettings):
     """Seconds start-up waits for the index before serving. With 0 the service
     serves at once and answers 503 (``/readyz`` and index routes) until loaded."""
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
     @model_validator(mode="after")
     def _ordered_thresholds(self) -> Settings:
         if self.pdq_review_distance < self.pdq_block_distance:
@@ -154,6 +170,12 @@ class Settings(BaseSettings):
             if self.index_snapshot_dir is not None
             else self.data_dir / "index"
         )
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file the service uses; None on another database."""
+        url = self.effective_database_url
+        return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
 
     @property
     def effective_database_url(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -15,7 +16,7 @@ import httpx
 from bench import edits
 from bench.speed import multipart
 from tests.conftest import PHOTOS
-from tests.e2e.conftest import env, free_port, hashwall, server, start_server
+from tests.e2e.conftest import HASHWALL, env, free_port, hashwall, server, start_server
 
 __all__ = ["env", "server"]  # fixtures, re-exported for modules that import them from here
 
@@ -195,3 +196,36 @@ def test_two_clients_that_connect_at_once_are_spread_over_two_workers(tmp_path: 
     last = Counter(served[-100:])
     assert len(last) == 2, last
     assert min(last.values()) >= 30, last
+
+
+def test_commands_use_one_database_from_any_folder(tmp_path: Path) -> None:
+    """Run from two folders with no data directory set, the commands find one
+    database (the user's data directory), say which, and a reading command
+    refuses to answer from a database that does not exist."""
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HASHWALL_")}
+    env["HOME"] = str(home)
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+
+    def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [HASHWALL, *args], env=env, cwd=folder, capture_output=True, text=True, timeout=60
+        )
+
+    expected = home / ".local" / "share" / "hashwall" / "hashwall.db"
+    empty = run(first, "keys", "list")
+    assert empty.returncode == 1
+    assert f"no database at {expected}" in empty.stderr
+    assert not expected.exists()
+    made = run(first, "keys", "create", "--name", "acme", "--scopes", "check")
+    assert made.returncode == 0, made.stderr
+    assert f"database: sqlite:///{expected}" in made.stderr
+    listed = run(second, "keys", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[0] == "name\tscopes\tcreated\trevoked\tplatform"
+    assert listed.stdout.splitlines()[1].startswith("acme\tcheck\t")
+    assert f"database: sqlite:///{expected}" in listed.stderr
+    assert not (first / "var").exists()
+    assert not (second / "var").exists()
