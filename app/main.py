@@ -12,6 +12,7 @@ import cv2
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from app import balance
 from app.db import make_engine, make_sessionmaker
@@ -123,7 +124,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
                 keeper.stop()
             engine.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served from the installed
+    # package, not a CDN: most deployments sit in a closed network.
+    app = FastAPIOffline(
         title="Hashwall",
         version="0.1.0",
         summary="Re-upload prevention for removed illegal sexual content: "

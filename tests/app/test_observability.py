@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import logging.config
+import re
 
 from fastapi.testclient import TestClient
 
@@ -122,3 +123,16 @@ def test_access_log_is_json_with_the_request_id_and_no_key(
     assert entry["duration_ms"] > 0
     assert key not in stream.getvalue()
     assert "secret-case-7" not in stream.getvalue()
+
+
+def test_api_docs_work_without_the_internet(client: TestClient) -> None:
+    """/docs and /redoc load every script and style from the service itself."""
+    for page in ("/docs", "/redoc"):
+        html = client.get(page)
+        assert html.status_code == 200
+        assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css|png))"', html.text)
+        assert assets, html.text
+        for asset in assets:
+            assert asset.startswith("/"), asset  # no CDN, no other host
+            assert client.get(asset).status_code == 200, asset
+        assert "https://" not in "".join(re.findall(r"<(?:script|link)[^>]*>", html.text))
