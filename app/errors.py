@@ -69,9 +69,15 @@ def error_body(code: str, detail: str) -> dict[str, Any]:
     return {"error": code, "detail": detail}
 
 
+_SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
+
+
 def _field(loc: Sequence[Any]) -> str:
-    # FastAPI puts where the value came from first ("body", "query", ...).
-    parts = [str(p) for p in loc[1:]] if len(loc) > 1 else [str(p) for p in loc]
+    # FastAPI puts where a parameter came from first ("query", ...); bodies
+    # read by app.routers.bodies start at the field itself.
+    parts = [str(p) for p in loc]
+    if len(parts) > 1 and parts[0] in _SOURCES:
+        parts = parts[1:]
     return ".".join(parts) or "request"
 
 
