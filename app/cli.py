@@ -34,7 +34,7 @@ from app import auth, balance, db
 from app.csvfile import CsvWriter
 from app.models import utcnow
 from app.observability import logging_config
-from app.schemas import Category, HashListFormat
+from app.schemas import HashListFormat
 from app.services import keys
 from app.services.hashlists.exporter import export_hash_list
 from app.services.hashlists.formats import HashListError, LineReader, Rejection, parse
@@ -54,6 +54,7 @@ from app.settings import Settings
 from app.text import refused_character
 from hashing.types import Signal
 from index import HashIndex
+from matching import Category
 
 cli = typer.Typer(
     help="Hashwall: re-upload prevention service.",

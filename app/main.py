@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
         engine = make_engine(settings)
         state = AppState(
             settings=settings,
+            policy=settings.match_policy(),
             engine=engine,
             sessions=make_sessionmaker(engine),
             index=new_index(settings),

@@ -1,4 +1,5 @@
-"""Request and response bodies of the HTTP API."""
+"""Request and response bodies of the HTTP API. ``Category`` and ``Decision``
+are matching's own (:mod:`matching.types`), named here for the routers."""
 
 from __future__ import annotations
 
@@ -17,14 +18,7 @@ from pydantic import (
 
 from app.text import MultilineText, PlainText
 from hashing.types import HashValue, Signal
-
-
-class Category(StrEnum):
-    NCII = "ncii"
-    DEEPFAKE = "deepfake"
-    CSAM = "csam"
-    ILLEGAL_FILMING = "illegal_filming"
-    OTHER = "other"
+from matching.types import Category, Decision
 
 
 class HashListFormat(StrEnum):
@@ -33,12 +27,6 @@ class HashListFormat(StrEnum):
     CSV = "csv"
     THREATEXCHANGE = "threatexchange"
     STOPNCII = "stopncii"
-
-
-class Decision(StrEnum):
-    BLOCK = "block"
-    REVIEW = "review"
-    ALLOW = "allow"
 
 
 class HashSet(BaseModel):

@@ -9,6 +9,8 @@ import platformdirs
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from matching import MatchPolicy
+
 
 def default_data_dir() -> Path:
     """The user's data directory for Hashwall (``~/.local/share/hashwall`` on
@@ -143,21 +145,26 @@ class Settings(BaseSettings):
         return value.expanduser().absolute()
 
     @model_validator(mode="after")
-    def _ordered_thresholds(self) -> Settings:
-        if self.pdq_review_distance < self.pdq_block_distance:
-            raise ValueError("pdq_review_distance must be >= pdq_block_distance")
-        if not (
-            self.pdq_block_distance <= self.pdq_corroborated_distance <= self.pdq_review_distance
-        ):
-            raise ValueError(
-                "pdq_corroborated_distance must lie between the block and review distances"
-            )
-        if (
-            self.phash_block_distance is not None
-            and self.phash_review_distance < self.phash_block_distance
-        ):
-            raise ValueError("phash_review_distance must be >= phash_block_distance")
+    def _valid_policy(self) -> Settings:
+        self.match_policy()  # refuses thresholds out of order
         return self
+
+    def match_policy(self) -> MatchPolicy:
+        """The thresholds matching decides with (built once, at start)."""
+        return MatchPolicy(
+            pdq_block=self.pdq_block_distance,
+            pdq_review=self.pdq_review_distance,
+            phash_block=self.phash_block_distance,
+            phash_review=self.phash_review_distance,
+            pdq_corroborated=self.pdq_corroborated_distance,
+            phash_corroboration=self.phash_corroboration_distance,
+            min_quality=self.pdq_min_quality,
+            max_matches=self.max_matches,
+            exact_distance=self.index_exact_distance,
+            clip_block_share=self.video_block_share,
+            clip_min_frames=self.video_min_frames,
+            duplicate_share=self.video_duplicate_share,
+        )
 
     @property
     def upload_dir(self) -> Path:

@@ -16,11 +16,14 @@ from app.settings import Settings
 from hashing.clip import ClipLimits
 from hashing.decode import DecodeLimits
 from index import HashIndex
+from matching import MatchPolicy
 
 
 @dataclass
 class AppState:
     settings: Settings
+    policy: MatchPolicy
+    """The thresholds matching decides with, from ``settings``."""
     engine: Engine
     sessions: sessionmaker[Session]
     index: HashIndex

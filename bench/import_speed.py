@@ -47,13 +47,13 @@ from sqlalchemy import Engine, text
 
 from app import db
 from app.cli import run_import
-from app.schemas import Category
 from app.services.hashlists.formats import Format
 from app.services.hashlists.importer import DEFAULT_BATCH, ImportOptions
 from app.settings import Settings
 from bench.imported import BATCH as IMPORT_BATCH
 from bench.imported import catch_up_sequence, write_batch
 from bench.speed import create_key, free_port, wait_ready
+from matching import Category
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 HASHWALL = str(Path(sys.executable).parent / "hashwall")

@@ -6,7 +6,7 @@ orientation of every PDQ and pHash the service hashes (the entries of
 ``image_query`` whose transform is ``original``: one PDQ and one pHash per view of
 the image), with the photo's PDQ quality. Every edit in :data:`bench.edits.EDITS`
 is then applied to every photo, registered or not, and decided by the service's
-own logic (``image_query`` -> ``search`` -> ``demote_low_quality_items`` -> ``overall``).
+own logic (``matching.still.image_query`` -> ``search`` -> ``matching.decide``).
 
 Two baselines run on the same edited bytes in the same run:
 
@@ -39,16 +39,9 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from app.schemas import Decision
+import matching
 from app.services.index_store import new_index
 from app.services.items import media_hashes
-from app.services.matching import (
-    Candidate,
-    demote_low_quality_items,
-    image_query,
-    overall,
-    search,
-)
 from app.settings import Settings
 from bench.edits import EDITS, Pixels, load_rgb
 from hashing.decode import decode_image
@@ -56,6 +49,8 @@ from hashing.hashers import pdq
 from hashing.pipeline import ImageHashes, hash_image_bytes
 from hashing.types import HashValue, Signal
 from index import HashIndex
+from matching import Candidate, Decision, ItemFacts
+from matching.still import image_query, search
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTOS = REPO.parent / "shared" / "corpus-dev"
@@ -186,10 +181,12 @@ def register(index: HashIndex, item: int, values: Sequence[HashValue]) -> None:
 def decide(
     index: HashIndex, hashes: ImageHashes, quality: dict[int, int | None], settings: Settings
 ) -> tuple[Decision, list[Candidate]]:
-    """The decision logic of ``app.services.checks.check``, without the database."""
-    candidates = search(index, image_query(hashes), settings)
-    candidates = demote_low_quality_items(candidates, quality, settings)[: settings.max_matches]
-    return overall(candidates), candidates
+    """What ``app.services.checks.check`` decides, without the database: every
+    registered item (``quality``) is active."""
+    policy = settings.match_policy()
+    facts = {item: ItemFacts("other", q, clip=False) for item, q in quality.items()}
+    verdict = matching.decide(search(index, image_query(hashes), policy), facts, policy)
+    return verdict.decision, verdict.candidates
 
 
 def unpack(values: Sequence[HashValue]) -> Bits:
@@ -711,7 +708,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         item: int | None = None
         if position % 2 == 0:
             hashes = hash_image_bytes(data, variants=True)
-            decision, candidates = decide(index, hashes, {}, settings)
+            active: dict[int, int | None] = {k: r.hashes.quality for k, r in registered.items()}
+            decision, candidates = decide(index, hashes, active, settings)
             if decision is Decision.BLOCK:
                 # The service would answer "duplicate of" and store nothing new.
                 item = candidates[0].item_id

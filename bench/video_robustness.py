@@ -10,7 +10,7 @@ registration limits, ``clip_hashes``, each distinct hash once, ``index.add``),
 and a second index holds a 10 s excerpt of each registered source instead.
 Every edit is applied to every source's decoded file, encoded again and
 decided by the service's own logic (``hash_video`` with the check limits,
-``clip_query``, ``search_clip``, ``demote_low_quality_items``, ``overall``),
+``matching.clip.clip_query``, ``search_clip``, ``matching.decide``),
 with frames loaded from the stored hashes as ``item_frames`` groups them.
 
 A vPDQ-style baseline runs on the same files in the same run: OpenCV's
@@ -43,20 +43,10 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+import matching
 from app.main import clip_limits
-from app.schemas import Decision
-from app.services.clips import (
-    PDQ_BYTES,
-    ClipQuery,
-    ItemFrames,
-    Part,
-    clip_query,
-    item_frames_of,
-    search_clip,
-)
 from app.services.index_store import new_index
 from app.services.items import NewHash, clip_hashes
-from app.services.matching import Candidate, demote_low_quality_items, overall
 from app.settings import Settings
 from bench import videos
 from bench.videos import Video
@@ -66,6 +56,16 @@ from hashing.media import video_container
 from hashing.types import Signal, u8
 from hashing.video import hash_video
 from index import HashIndex
+from matching import Candidate, Decision, ItemFacts
+from matching.clip import (
+    PDQ_BYTES,
+    ClipQuery,
+    ItemFrames,
+    Part,
+    clip_query,
+    item_frames_of,
+    search_clip,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTOS = REPO.parent / "shared" / "corpus-dev"
@@ -216,18 +216,24 @@ class Registry:
         return {k: self.frames[k] for k in item_ids if k in self.frames}
 
     def decide(self, query: ClipQuery, settings: Settings) -> tuple[Decision, list[Candidate]]:
-        """The decision logic of ``app.services.checks.check``, without the database."""
-        candidates = search_clip(self.index, query, self.load, settings)
-        candidates = demote_low_quality_items(candidates, self.quality, settings)
-        candidates = candidates[: settings.max_matches]
-        return overall(candidates), candidates
+        """What ``app.services.checks.check`` decides, without the database."""
+        verdict = matching.decide(
+            search_clip(self.index, query, self.load, settings.match_policy()),
+            self.facts(),
+            settings.match_policy(),
+        )
+        return verdict.decision, verdict.candidates
+
+    def facts(self) -> dict[int, ItemFacts]:
+        return {k: ItemFacts("other", q, clip=True) for k, q in self.quality.items()}
 
     def register(self, item: int, clip: ClipHashes, settings: Settings) -> int | None:
         """What ``POST /register`` does with a video: the item it duplicates (an
         active item that blocks it and holds most of it), or None after storing
         each distinct hash once (the first keyframe showing it keeps it)."""
-        # As find_duplicate: every candidate, before any quality demotion.
-        for c in search_clip(self.index, clip_query(clip), self.load, settings):
+        policy = settings.match_policy()
+        found = search_clip(self.index, clip_query(clip), self.load, policy)
+        for c in matching.decide(found, self.facts(), policy).candidates:
             share = c.coverage.upload_share if c.coverage is not None else 1.0
             if c.decision is Decision.BLOCK and share >= settings.video_duplicate_share:
                 return c.item_id

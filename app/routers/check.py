@@ -13,14 +13,15 @@ from app.deps import CheckKey, StateDep
 from app.errors import require_hash_count, responses
 from app.observability import CHECK_SECONDS, CHECKS
 from app.routers.bodies import form_file, form_text, read_form, read_json
-from app.schemas import CheckHashes, CheckResult
+from app.schemas import CheckHashes, CheckResult, Match
 from app.services.checks import check
-from app.services.clips import ClipQuery, clip_query, vpdq_query
-from app.services.matching import Query, hash_query, image_query
 from app.services.uploads import clip_info, hash_upload, media_type
 from app.state import AppState
 from hashing.pipeline import ImageHashes
 from hashing.vpdq import parse_vpdq
+from matching import Category, Verdict
+from matching.clip import ClipQuery, clip_query, vpdq_query
+from matching.still import Query, hash_query, image_query
 
 router = APIRouter(tags=["check"])
 
@@ -86,20 +87,20 @@ def _check_upload(
     hashed = hash_upload(file, state, register=False)
     query = image_query(hashed) if isinstance(hashed, ImageHashes) else clip_query(hashed)
     with state.sessions() as session:
-        outcome = check(
+        verdict, categories = check(
             session,
             state.index,
             query,
-            state.settings,
+            state.policy,
             principal=principal,
             upload_ref=upload_ref,
             at=state.clock(),
         )
     kind = media_type(hashed)
-    elapsed = observe_check(request, state, outcome.decision.value, kind, started)
+    elapsed = observe_check(request, state, verdict.decision.value, kind, started)
     return CheckResult(
-        decision=outcome.decision,
-        matches=outcome.matches,
+        decision=verdict.decision,
+        matches=matches(verdict, categories),
         media_type=kind,
         quality=hashed.quality,
         elapsed_ms=elapsed,
@@ -135,22 +136,40 @@ def _check_hashes(
         require_hash_count(len(frames), settings.vpdq_max_frames)
         query, kind = vpdq_query(frames, settings.pdq_min_quality), "video_hashes"
     with state.sessions() as session:
-        outcome = check(
+        verdict, categories = check(
             session,
             state.index,
             query,
-            settings,
+            state.policy,
             principal=principal,
             upload_ref=body.upload_ref,
             at=state.clock(),
         )
     return CheckResult(
-        decision=outcome.decision,
-        matches=outcome.matches,
+        decision=verdict.decision,
+        matches=matches(verdict, categories),
         media_type=kind,
         quality=query.quality,
-        elapsed_ms=observe_check(request, state, outcome.decision.value, kind, started),
+        elapsed_ms=observe_check(request, state, verdict.decision.value, kind, started),
     )
+
+
+def matches(verdict: Verdict, categories: dict[int, str]) -> list[Match]:
+    """The answer's account of each item matched, best first."""
+    return [
+        Match(
+            item_id=c.item_id,
+            category=Category(categories[c.item_id]),
+            signal=c.signal,
+            distance=c.distance,
+            transform=c.transform.value,
+            upload_share=None if c.coverage is None else c.coverage.upload_share,
+            item_share=None if c.coverage is None else c.coverage.item_share,
+            upload_span=None if c.coverage is None else c.coverage.upload_span,
+            item_span=None if c.coverage is None else c.coverage.item_span,
+        )
+        for c in verdict.candidates
+    ]
 
 
 def observe_check(

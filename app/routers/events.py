@@ -10,9 +10,9 @@ from fastapi import APIRouter, Query
 from app.auth import Scope
 from app.deps import ExportAllKey, ExportKey, SessionDep
 from app.errors import responses
-from app.schemas import Decision
 from app.services.events import Window, audit_events, match_events
 from app.text import PlainText
+from matching import Decision
 
 router = APIRouter(tags=["transparency"])
 

@@ -12,7 +12,7 @@ from app.auth import Principal
 from app.deps import AdminKey, StateDep
 from app.errors import ApiError, responses
 from app.routers.bodies import form_choice, form_file, form_text, read_form
-from app.schemas import Category, HashListFormat, ImportRejection, ImportResult
+from app.schemas import HashListFormat, ImportRejection, ImportResult
 from app.services.hashlists.formats import HashListError
 from app.services.hashlists.importer import (
     Committed,
@@ -24,6 +24,7 @@ from app.services.hashlists.importer import (
 )
 from app.services.uploads import spool
 from app.state import AppState
+from matching import Category
 
 router = APIRouter(tags=["hash lists"])
 

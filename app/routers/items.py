@@ -9,9 +9,10 @@ from fastapi import APIRouter, Path, Query
 from app.deps import RegisterKey, SessionDep, StateDep
 from app.errors import responses
 from app.models import Item
-from app.schemas import Category, ItemOut
+from app.schemas import ItemOut
 from app.services.items import deactivate_item, get_item, hashes_out
 from app.text import PlainText
+from matching import Category
 
 router = APIRouter(tags=["items"])
 

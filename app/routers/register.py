@@ -21,8 +21,7 @@ from app.routers.bodies import (
     read_form,
     read_json,
 )
-from app.schemas import Category, ClipInfo, ItemSummary, RegisterHashes, RegisterResult
-from app.services.clips import ClipQuery, clip_query, vpdq_query
+from app.schemas import ClipInfo, ItemSummary, RegisterHashes, RegisterResult
 from app.services.items import (
     NewHash,
     clip_hashes,
@@ -32,13 +31,15 @@ from app.services.items import (
     register_item,
     vpdq_hashes,
 )
-from app.services.matching import Query, hash_query, image_query
 from app.services.uploads import clip_info, hash_upload, media_type
 from app.state import AppState
 from hashing.clip import ClipHashes
 from hashing.pipeline import ImageHashes
 from hashing.transforms import Transform
 from hashing.vpdq import parse_vpdq
+from matching import Category
+from matching.clip import ClipQuery, clip_query, vpdq_query
+from matching.still import Query, hash_query, image_query
 
 router = APIRouter(tags=["register"])
 
@@ -100,7 +101,7 @@ def _register(
     keyframes: int | None = None,
 ) -> tuple[Item, bool]:
     with state.register_lock:
-        duplicate = find_duplicate(session, state.index, query, state.settings)
+        duplicate = find_duplicate(session, state.index, query, state.policy)
         if duplicate is not None:
             return duplicate[0], True
         item = register_item(

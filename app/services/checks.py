@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
@@ -12,68 +11,33 @@ from sqlalchemy.orm import Session
 from app.auth import Principal
 from app.models import MatchEvent
 from app.observability import MATCHES
-from app.schemas import Category, Decision, Match
-from app.services.clips import ClipQuery
-from app.services.items import active_item_facts, candidates_for, with_still_coverage
-from app.services.matching import Query, demote_low_quality_items, overall, search
+from app.services.items import judge
 from app.services.stats import count_check
-from app.settings import Settings
 from index import HashIndex
+from matching import MatchPolicy, Verdict
+from matching.clip import ClipQuery
+from matching.still import Query
 
 # A Core insert built once: the ORM's unit of work cost more than the insert.
 _INSERT_EVENT = insert(cast(Table, MatchEvent.__table__))
-
-
-@dataclass(frozen=True, slots=True)
-class CheckOutcome:
-    decision: Decision
-    matches: list[Match]
 
 
 def check(
     session: Session,
     index: HashIndex,
     query: Query | ClipQuery,
-    settings: Settings,
+    policy: MatchPolicy,
     *,
     principal: Principal,
     upload_ref: str | None,
     at: datetime,
-) -> CheckOutcome:
+) -> tuple[Verdict, dict[int, str]]:
     """Search, decide, and log the check as made ``at`` (a match event if anything
-    matched, and the quarter-hour counter always), committing once."""
-    if isinstance(query, ClipQuery):
-        candidates = candidates_for(session, index, query, settings)
-    else:
-        candidates = search(index, query, settings)
-    facts = active_item_facts(session, [c.item_id for c in candidates])
-    if isinstance(query, Query):
-        # The items' facts say which are clips, so only those have their keyframes
-        # loaded: a still matching a still costs one query fewer.
-        clip_ids = [c.item_id for c in candidates if c.item_id in facts and facts[c.item_id].clip]
-        candidates = with_still_coverage(session, query, candidates, clip_ids, settings)
-    # An item deactivated between the index search and now no longer matches.
-    candidates = [c for c in candidates if c.item_id in facts]
-    candidates = demote_low_quality_items(
-        candidates, {k: f.quality for k, f in facts.items()}, settings
-    )[: settings.max_matches]
-    decision = overall(candidates)
-    matches = [
-        Match(
-            item_id=c.item_id,
-            category=Category(facts[c.item_id].category),
-            signal=c.signal,
-            distance=c.distance,
-            transform=c.transform.value,
-            upload_share=None if c.coverage is None else c.coverage.upload_share,
-            item_share=None if c.coverage is None else c.coverage.item_share,
-            upload_span=None if c.coverage is None else c.coverage.upload_span,
-            item_span=None if c.coverage is None else c.coverage.item_span,
-        )
-        for c in candidates
-    ]
-    if candidates:
-        best = candidates[0]
+    matched, and the quarter-hour counter always), committing once. Returns the
+    verdict and the category of each item it names."""
+    verdict, facts = judge(session, index, query, policy)
+    if verdict.candidates:
+        best = verdict.candidates[0]
         session.execute(
             _INSERT_EVENT,
             {
@@ -81,18 +45,18 @@ def check(
                 "key_id": principal.key_id,
                 "platform": principal.platform,
                 "upload_ref": upload_ref,
-                "decision": decision.value,
+                "decision": verdict.decision.value,
                 "item_id": best.item_id,
                 "signal": best.signal.value,
                 "distance": best.distance,
                 "transform": best.transform.value,
-                "match_count": len(candidates),
+                "match_count": len(verdict.candidates),
             },
         )
-    best_category = facts[candidates[0].item_id].category if candidates else None
-    best_signal = candidates[0].signal.value if candidates else None
-    count_check(session, at, principal.platform, decision, best_category, best_signal)
+    best_category = facts[verdict.candidates[0].item_id].category if verdict.candidates else None
+    best_signal = verdict.candidates[0].signal.value if verdict.candidates else None
+    count_check(session, at, principal.platform, verdict.decision, best_category, best_signal)
     session.commit()
     if best_category is not None:
-        MATCHES.labels(best_category, decision.value).inc()
-    return CheckOutcome(decision, matches)
+        MATCHES.labels(best_category, verdict.decision.value).inc()
+    return verdict, {c.item_id: facts[c.item_id].category for c in verdict.candidates}

@@ -17,15 +17,6 @@ from sqlalchemy.orm import Session
 from app.errors import ApiError
 from app.models import AuditEvent, IndexChange, Item, ItemHash
 from app.observability import REGISTRATIONS
-from app.schemas import Category, Decision
-from app.services.clips import (
-    ClipQuery,
-    ItemFrames,
-    item_frames_of,
-    search_clip,
-    still_coverage,
-)
-from app.services.matching import Candidate, Query, search
 from app.settings import Settings
 from hashing.clip import ClipHashes
 from hashing.pipeline import ImageHashes
@@ -33,6 +24,9 @@ from hashing.transforms import Transform
 from hashing.types import HashValue, Signal
 from hashing.vpdq import VpdqFrame, format_vpdq
 from index import HashIndex
+from matching import Candidate, Category, Decision, ItemFacts, MatchPolicy, Verdict, decide
+from matching.clip import ClipQuery, ItemFrames, item_frames_of, search_clip, still_coverage
+from matching.still import Query, search
 
 INLINE_VARIANT = "original"
 """Variant of an item's inline hash (a bulk-imported entry is the picture itself)."""
@@ -149,8 +143,8 @@ def item_frames(
     session: Session, item_ids: Sequence[int], *, timed_only: bool = False
 ) -> dict[int, ItemFrames]:
     """Each item's PDQ and pHash hashes grouped by keyframe (see
-    :func:`app.services.clips.item_frames_of`); ``timed_only`` skips the hashes
-    of still items (and imported ones), which have no keyframe times."""
+    :func:`matching.clip.item_frames_of`); ``timed_only`` skips the hashes of
+    still items (and imported ones), which have no keyframe times."""
     if not item_ids:
         return {}
     rows = session.execute(_TIMED_FRAMES if timed_only else _FRAMES, {"ids": list(item_ids)})
@@ -165,16 +159,24 @@ def item_frames(
     return {item_id: item_frames_of(entries) for item_id, entries in grouped.items()}
 
 
-def candidates_for(
-    session: Session, index: HashIndex, query: Query | ClipQuery, settings: Settings
-) -> list[Candidate]:
-    """Every item a still or clip query matches, best first (active or not)."""
+def judge(
+    session: Session, index: HashIndex, query: Query | ClipQuery, policy: MatchPolicy
+) -> tuple[Verdict, dict[int, ItemFacts]]:
+    """Search the index for a still or a clip, load what the decision needs of the
+    items found, and decide (:func:`matching.decide`); returns the verdict and
+    the facts of the active items it names."""
+    candidates: list[Candidate]
     if isinstance(query, ClipQuery):
-        return search_clip(index, query, lambda ids: item_frames(session, ids), settings)
-    candidates = search(index, query, settings)
-    return with_still_coverage(
-        session, query, candidates, [c.item_id for c in candidates if c.signal.perceptual], settings
-    )
+        candidates = search_clip(index, query, lambda ids: item_frames(session, ids), policy)
+        facts = active_item_facts(session, [c.item_id for c in candidates])
+    else:
+        candidates = search(index, query, policy)
+        facts = active_item_facts(session, [c.item_id for c in candidates])
+        # The facts say which items are clips: only those have keyframes to load,
+        # so a still matching a still costs no query more.
+        clip_ids = [c.item_id for c in candidates if c.item_id in facts and facts[c.item_id].clip]
+        candidates = with_still_coverage(session, query, candidates, clip_ids, policy)
+    return decide(candidates, facts, policy), facts
 
 
 def with_still_coverage(
@@ -182,32 +184,32 @@ def with_still_coverage(
     query: Query,
     candidates: list[Candidate],
     clip_ids: Sequence[int],
-    settings: Settings,
+    policy: MatchPolicy,
 ) -> list[Candidate]:
     """A still's candidates, those among ``clip_ids`` that matched a clip item's
-    keyframes (a screenshot of a video) saying where in it; ``clip_ids`` may hold
-    still items too, which load nothing and stay as they are."""
+    keyframes (a screenshot of a video) saying where in it."""
     codes = [q.value.value for q in query.hashes if q.value.signal is Signal.PDQ and not q.part]
     frames = item_frames(session, clip_ids, timed_only=True)
     for i, c in enumerate(candidates):
         if c.item_id in frames:
-            coverage = still_coverage(codes, frames[c.item_id], settings)
+            coverage = still_coverage(codes, frames[c.item_id], policy)
             if coverage is not None:
                 candidates[i] = replace(c, coverage=coverage)
     return candidates
 
 
 def find_duplicate(
-    session: Session, index: HashIndex, query: Query | ClipQuery, settings: Settings
+    session: Session, index: HashIndex, query: Query | ClipQuery, policy: MatchPolicy
 ) -> tuple[Item, Candidate] | None:
     """An active item the query would be blocked by and that already holds it: for
     a clip, most of its keyframes (registering a whole video whose excerpt is
     registered adds the rest of it)."""
-    for candidate in candidates_for(session, index, query, settings):
+    verdict, _ = judge(session, index, query, policy)
+    for candidate in verdict.candidates:
         if candidate.decision is not Decision.BLOCK:
             continue
         coverage = candidate.coverage
-        if coverage is not None and coverage.upload_share < settings.video_duplicate_share:
+        if coverage is not None and coverage.upload_share < policy.duplicate_share:
             continue
         item = session.get(Item, candidate.item_id)
         if item is not None and item.active:
@@ -387,14 +389,6 @@ def get_item(session: Session, item_id: int) -> Item:
     if item is None:
         raise ApiError(404, "item_not_found", f"no item {item_id}")
     return item
-
-
-@dataclass(frozen=True, slots=True)
-class ItemFacts:
-    category: str
-    quality: int | None
-    clip: bool
-    """A video or animation, whose hashes carry keyframe times."""
 
 
 def active_item_facts(session: Session, item_ids: Sequence[int]) -> dict[int, ItemFacts]:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.csvfile import csv_document
 from app.models import CheckCount, Item, ItemDayCount, MatchEvent
-from app.schemas import Decision
+from matching import Decision
 
 TOP_ITEMS = 20
 

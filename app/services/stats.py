@@ -27,7 +27,7 @@ from sqlalchemy.sql.expression import Executable
 from app.csvfile import csv_document
 from app.errors import ApiError
 from app.models import CheckCount
-from app.schemas import Decision
+from matching import Decision
 
 BUCKET = timedelta(minutes=15)
 

@@ -14,12 +14,12 @@ from PIL import Image
 from app import db
 from app.main import create_app
 from app.models import utcnow
-from app.schemas import Category
 from app.services.index_store import new_index
 from app.services.items import NewHash, register_item
 from app.settings import Settings
 from bench import videos
 from hashing.types import HashValue, Signal
+from matching import Category
 from tests.conftest import PHOTOS, bearer
 
 ZERO_PDQ = "0" * 64

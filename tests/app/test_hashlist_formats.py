@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.schemas import Category
 from app.services.hashlists.formats import (
     MAX_LINE_BYTES,
     Entry,
@@ -22,6 +21,7 @@ from app.services.hashlists.formats import (
     parse,
 )
 from hashing.types import Signal
+from matching import Category
 
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 PHASH = "d1c4b1e4c3939393"

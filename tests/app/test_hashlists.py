@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 from app import db
 from app.cli import cli
 from app.models import AuditEvent, HashImport, IndexChange, Item, ItemHash
-from app.schemas import Category
 from app.services.hashlists import importer
 from app.services.hashlists.exporter import export_hash_list
 from app.services.hashlists.formats import Format, HashListError
@@ -33,6 +32,7 @@ from app.services.index_store import new_index
 from app.services.items import load_index
 from app.services.sync import ADD_RANGE, IndexFollower
 from app.settings import Settings
+from matching import Category
 from tests.conftest import POSTGRES_URL, bearer
 
 rng = random.Random(6)

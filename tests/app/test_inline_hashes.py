@@ -19,7 +19,6 @@ from app import db
 from app.cli import cli
 from app.main import create_app
 from app.models import IndexChange, Item, utcnow
-from app.schemas import Category
 from app.services import sync
 from app.services.hashlists.formats import Format
 from app.services.hashlists.importer import Hooks, ImportOptions, import_hash_list
@@ -29,6 +28,7 @@ from app.services.sync import ADD_RANGE, IndexFollower
 from app.settings import Settings
 from app.state import AppState
 from hashing.types import HashValue, Signal
+from matching import Category
 from tests.app.test_hashlists import cli_env, csv_file, hexes, upload
 from tests.conftest import bearer
 

@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 
 from app import auth, db
 from app.main import create_app
-from app.schemas import Decision
 from app.services import keys
 from app.services.stats import count_check
 from app.settings import Settings
+from matching import Decision
 from tests.clock import START, SteadyClock
 from tests.conftest import PHOTOS, bearer
 

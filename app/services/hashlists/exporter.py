@@ -8,9 +8,9 @@ from typing import TextIO
 from sqlalchemy import Engine, select, union_all
 
 from app.models import Item, ItemHash
-from app.schemas import Category
 from app.services.hashlists.formats import BAND_VARIANTS, Format, OutRow, Writer
 from hashing.types import Signal
+from matching import Category
 
 STREAM_ROWS = 10_000
 """Rows fetched at a time: a server-side cursor on PostgreSQL, so an export of

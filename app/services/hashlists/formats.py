@@ -33,9 +33,10 @@ from datetime import datetime
 from typing import Any, BinaryIO, NamedTuple, TextIO
 
 from app.csvfile import CsvWriter
-from app.schemas import Category, HashListFormat
+from app.schemas import HashListFormat
 from app.text import refused_character
 from hashing.types import HashFormatError, Signal, hex_bytes, informative
+from matching import Category
 
 CASE_REF_MAX = 200
 """Characters of ``items.case_ref``."""

@@ -42,7 +42,6 @@ import numpy.typing as npt
 from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 
 from app.models import AuditEvent, HashImport, IndexChange, Item, utcnow
-from app.schemas import Category
 from app.services.hashlists.formats import (
     Entry,
     Format,
@@ -55,6 +54,7 @@ from app.services.hashlists.seen import CodeSet
 from app.services.sync import ADD_RANGE
 from hashing.types import Signal
 from index import HashIndex
+from matching import Category
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 A clip's keyframes are searched in the same index as stills, so a registered
 photo shown in an uploaded video matches, and so does a screenshot of a
-registered video (that direction is a still check, :mod:`app.services.matching`).
+registered video (that direction is a still check, :mod:`matching.still`).
 
 The index only finds candidate items. For each, every keyframe of the upload is
 then compared with every keyframe of the item (PDQ, all views, all eight
@@ -22,14 +22,14 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
-from app.schemas import Decision
-from app.services.matching import Candidate, Coverage
-from app.settings import Settings
 from hashing.clip import ClipHashes
 from hashing.transforms import Transform, inverse
 from hashing.types import HashValue, Signal
 from hashing.vpdq import VpdqFrame
 from index import HashIndex
+from matching.policy import MatchPolicy
+from matching.rules import FAR, Strength, grade
+from matching.types import Candidate, Coverage, Decision
 
 PDQ_BYTES = Signal.PDQ.bits // 8
 PHASH_BYTES = Signal.PHASH.bits // 8
@@ -237,7 +237,7 @@ MAX_CANDIDATES = 64
 
 
 def search_clip(
-    index: HashIndex, query: ClipQuery, load: FramesLoader, settings: Settings
+    index: HashIndex, query: ClipQuery, load: FramesLoader, policy: MatchPolicy
 ) -> list[Candidate]:
     """Candidates for a clip, each with its coverage, best first."""
     results: dict[int, Candidate] = {}
@@ -248,15 +248,15 @@ def search_clip(
         hits = index.search(
             Signal.PDQ.value,
             [bytes(row) for row in query.codes],
-            settings.pdq_review_distance,
-            exact_distance=settings.index_exact_distance,
+            policy.pdq_review,
+            exact_distance=policy.exact_distance,
         )
         frames_hit: dict[int, set[int]] = {}
         for hit in hits:
             frames_hit.setdefault(hit.key, set()).add(int(query.frame[hit.query]))
         ranked = sorted(frames_hit, key=lambda k: -len(frames_hit[k]))[:MAX_CANDIDATES]
         for item_id, frames in load(sorted(set(ranked) | exact)).items():
-            candidate = _compare(item_id, query, frames, settings)
+            candidate = compare(item_id, query, frames, policy)
             if candidate is not None:
                 results[item_id] = candidate
     for item_id in exact:
@@ -277,9 +277,6 @@ def _whole(times: Sequence[float]) -> tuple[float, float] | None:
     return (min(times), max(times)) if times else None
 
 
-_FAR = 1 << 20
-
-
 def _pairs(
     distances: npt.NDArray[np.intp],
     rows: npt.NDArray[np.intp],
@@ -289,7 +286,7 @@ def _pairs(
 ) -> npt.NDArray[np.intp]:
     """Hash-to-hash distances reduced to keyframe-to-keyframe minima: ``rows`` and
     ``cols`` name the keyframe of each hash; pairs without hashes are far."""
-    out = np.full((n_rows, n_cols), _FAR, np.intp)
+    out = np.full((n_rows, n_cols), FAR, np.intp)
     if not distances.size:
         return out
     by_row = np.argsort(rows, kind="stable")
@@ -308,13 +305,15 @@ def _any(pairs: npt.NDArray[np.bool_], axis: int) -> npt.NDArray[np.bool_]:
     return np.asarray(pairs.any(axis=axis), dtype=np.bool_)
 
 
-def _compare(
-    item_id: int, query: ClipQuery, item: ItemFrames, settings: Settings
+def compare(
+    item_id: int, query: ClipQuery, item: ItemFrames, policy: MatchPolicy
 ) -> Candidate | None:
+    """Every keyframe of the upload against every keyframe of the item, graded by
+    :func:`matching.rules.grade`: a block when the matching keyframes cover
+    enough of either clip, a review when any keyframe is near."""
     if not len(item.codes):
         return None
     nq, ni = len(query.times), len(item.times)
-    block, review = settings.pdq_block_distance, settings.pdq_review_distance
     distances = _distances(query.codes, item.codes)
 
     def part(p: Part) -> npt.NDArray[np.intp]:
@@ -323,37 +322,33 @@ def _compare(
 
     whole, top, bottom = part(Part.WHOLE), part(Part.TOP), part(Part.BOTTOM)
     phash = _pairs(_distances(query.phash, item.phash), query.phash_frame, nq, item.phash_frame, ni)
-    # A keyframe pair matches on the whole picture, on the whole picture near enough
-    # with the pHash agreeing (as for stills: a caption moves PDQ more than pHash),
-    # or on one band (a banner across the other).
-    on_whole = (whole <= block) | (
-        (whole <= settings.pdq_corroborated_distance)
-        & (phash <= settings.phash_corroboration_distance)
-    )
-    pair = on_whole | (top <= block) | (bottom <= block)
+    strength = grade(whole, phash, top, bottom, policy)
+    strong = strength >= Strength.STRONG
+    # One band alone (a banner across the other) counts towards coverage, in company.
+    pair = strength >= Strength.PARTIAL
     matched = _any(pair, 1)
-    near = _any(whole <= review, 1)
+    near = _any(whole <= policy.pdq_review, 1)
     if not (matched.any() or near.any()):
         return None
     found = _any(pair, 0)
     upload_share = _share(query.times, matched)
     item_share = _share(item.times, found)
-    # A keyframe matched on its whole picture may decide alone when either clip
-    # has one keyframe; one matched by a band needs company.
+    # A keyframe matched strongly may decide alone when either clip has one
+    # keyframe; one matched by a band needs company.
     enough = (
-        int(on_whole.any(axis=1).sum()) >= min(settings.video_min_frames, nq, ni)
-        or int(matched.sum()) >= settings.video_min_frames
+        int(strong.any(axis=1).sum()) >= min(policy.clip_min_frames, nq, ni)
+        or int(matched.sum()) >= policy.clip_min_frames
     )
-    strong = max(upload_share, item_share) >= settings.video_block_share
-    decision = Decision.BLOCK if strong and enough else Decision.REVIEW
+    covered = max(upload_share, item_share) >= policy.clip_block_share
+    decision = Decision.BLOCK if covered and enough else Decision.REVIEW
 
     # Report the closest whole-picture distance, and the orientation most
     # keyframes matched through rather than one lucky frame's.
     by_whole = np.where(
-        (query.part == Part.WHOLE)[:, None] & (item.part == Part.WHOLE)[None, :], distances, _FAR
+        (query.part == Part.WHOLE)[:, None] & (item.part == Part.WHOLE)[None, :], distances, FAR
     )
     row, col = np.unravel_index(int(by_whole.argmin()), by_whole.shape)
-    limit = max(int(by_whole.min()), block)
+    limit = max(int(by_whole.min()), policy.pdq_block)
     votes = Counter(query.applied[int(i)] for i in np.flatnonzero(by_whole.min(axis=1) <= limit))
     applied = votes.most_common(1)[0][0] if votes else query.applied[int(row)]
     return Candidate(
@@ -366,12 +361,16 @@ def _compare(
             upload_share=round(upload_share, 4),
             item_share=round(item_share, 4),
             upload_span=_span(query.times, matched if matched.any() else near),
-            item_span=_span(item.times, found if found.any() else _any(whole <= review, 0)),
+            item_span=_span(
+                item.times, found if found.any() else _any(whole <= policy.pdq_review, 0)
+            ),
         ),
     )
 
 
-def still_coverage(codes: Sequence[bytes], item: ItemFrames, settings: Settings) -> Coverage | None:
+def still_coverage(
+    codes: Sequence[bytes], item: ItemFrames, policy: MatchPolicy
+) -> Coverage | None:
     """Where in a clip item a still upload (a screenshot) was found: the item's
     keyframes within the block distance of any of the still's PDQ hashes. None
     when the item is a still itself or no keyframe is that close."""
@@ -379,9 +378,9 @@ def still_coverage(codes: Sequence[bytes], item: ItemFrames, settings: Settings)
     if not codes or not any(timed) or not len(item.codes):
         return None
     distances = _distances(_matrix(codes), item.codes)
-    distances[:, item.part != Part.WHOLE] = _FAR
+    distances[:, item.part != Part.WHOLE] = FAR
     item_best = _per_frame(distances.min(axis=0), item.frame, len(item.times))
-    found = item_best <= settings.pdq_block_distance
+    found = item_best <= policy.pdq_block
     if not found.any():
         return None
     return Coverage(

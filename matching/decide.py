@@ -1,0 +1,48 @@
+"""The one decision: from the candidates a search graded to the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from matching.policy import MatchPolicy
+from matching.types import DECISION_RANK, Candidate, Decision, ItemFacts
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    decision: Decision
+    candidates: list[Candidate]
+    """The active items matched, best first, at most ``max_matches``."""
+
+
+def decide(
+    candidates: Sequence[Candidate], facts: Mapping[int, ItemFacts], policy: MatchPolicy
+) -> Verdict:
+    """Decide on an upload from the candidates its search found.
+
+    ``facts`` holds the candidates' items that are still active: any other was
+    deactivated since the index was searched, and no longer matches. A
+    perceptual block on an item registered from media under the quality floor
+    becomes a review (flat pictures collide with each other). The decision is
+    the best candidate's: ``allow`` when none is left.
+    """
+    kept: list[Candidate] = []
+    for c in candidates:
+        item = facts.get(c.item_id)
+        if item is None:
+            continue
+        if (
+            c.decision is Decision.BLOCK
+            and c.signal.perceptual
+            and item.quality is not None
+            and item.quality < policy.min_quality
+        ):
+            c = replace(c, decision=Decision.REVIEW)
+        kept.append(c)
+    kept.sort(key=Candidate.sort_key)
+    kept = kept[: policy.max_matches]
+    decision = min(
+        (c.decision for c in kept), key=DECISION_RANK.__getitem__, default=Decision.ALLOW
+    )
+    return Verdict(decision, kept)
