@@ -161,6 +161,27 @@ class ItemHash(Base):
     item: Mapped[Item] = relationship(back_populates="hashes")
 
 
+class ItemFeatures(Base):
+    """An item's local features (:mod:`hashing.features`): keypoint positions in
+    its frame, ORB descriptors and cell signatures, for a still or one keyframe
+    of a clip. Never pixels."""
+
+    __tablename__ = "item_features"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    frame_at: Mapped[float | None] = mapped_column(Float)
+    """Seconds into a clip; None for a still."""
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    keypoints: Mapped[bytes] = mapped_column(LargeBinary)
+    """x, y as little-endian uint16 in sixteenths of a pixel, per keypoint."""
+    descriptors: Mapped[bytes] = mapped_column(LargeBinary)
+    """32 bytes per keypoint, in the order of ``keypoints``."""
+    cells: Mapped[bytes] = mapped_column(LargeBinary)
+    """64 signatures (little-endian uint64) then 64 flat shares (uint8)."""
+
+
 class IndexChange(Base):
     """The change feed every server process follows to keep its index in step.
 

@@ -18,7 +18,7 @@ from pydantic import (
 
 from app.text import MultilineText, PlainText
 from hashing.types import HashValue, Signal
-from matching.types import Category, Decision
+from matching.types import Category, Decision, Evidence
 
 
 class HashListFormat(StrEnum):
@@ -137,8 +137,14 @@ class RegisterResult(BaseModel):
 class Match(BaseModel):
     item_id: int
     category: Category
-    signal: Signal
-    distance: int = Field(description="Hamming distance in bits (0 for sha256)")
+    signal: Evidence = Field(
+        description="What matched: sha256, pdq or phash (hashes), or local (the item "
+        "found inside the upload by its keypoints)"
+    )
+    distance: int = Field(
+        description="Hamming distance in bits (0 for sha256); for local, the percent of "
+        "the item's own content the upload disagrees with"
+    )
     transform: str = Field(
         description="How the upload differs from the item: original, rotate_90/180/270 "
         "(clockwise), flip_horizontal, flip_vertical, transpose, transverse"
@@ -154,6 +160,14 @@ class Match(BaseModel):
     )
     item_span: tuple[float, float] | None = Field(
         default=None, description="Clips: seconds of the item from first to last match"
+    )
+    inliers: int | None = Field(
+        default=None, description="Local: keypoint pairs the item's homography explains"
+    )
+    region: list[tuple[float, float]] | None = Field(
+        default=None,
+        description="Local: where the item's corners lie in the upload (top left, top "
+        "right, bottom right, bottom left), as shares of its width and height",
     )
 
 

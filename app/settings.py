@@ -9,7 +9,7 @@ import platformdirs
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from matching import MatchPolicy
+from matching import Category, MatchPolicy
 
 
 def default_data_dir() -> Path:
@@ -121,6 +121,12 @@ class Settings(BaseSettings):
     """Match events older than this are folded into per-day counts and deleted
     (daily, and by ``hashwall events purge``); None keeps them forever."""
 
+    local_features: bool = True
+    """Find registered pictures inside uploads by their keypoints (the local-feature
+    tier, docs/local-features.md); off: global hashes only."""
+    local_features_off: list[Category] = Field(default_factory=list)
+    """Categories whose items keep no local features (registered by global hashes
+    only): a deployment that will not store keypoints of, say, csam."""
     index_sync_seconds: float = Field(default=0.25, gt=0, le=60)
     """How often each process applies other processes' registrations and deactivations."""
     faiss_threads: int = Field(default=1, ge=1)

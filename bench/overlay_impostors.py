@@ -132,6 +132,8 @@ def _partner_names(
     rng: np.random.Generator, photos: dict[str, Pixels], names: Sequence[str], a: str, b: str
 ) -> tuple[str, ...]:
     pool = sorted({n for n in names if n not in (a, b)})
+    if not pool:
+        raise ValueError("same_collage_partners needs partner photos")
     if len(pool) < COLLAGE_PARTNERS:
         pool = sorted(n for n in photos if n not in (a, b))
     if len(pool) < COLLAGE_PARTNERS:
@@ -141,28 +143,33 @@ def _partner_names(
 
 
 def impostor_pairs(
-    photos: dict[str, Pixels], names: Sequence[str], kinds: Sequence[str] = KINDS
+    photos: dict[str, Pixels],
+    names: Sequence[str],
+    kinds: Sequence[str] = KINDS,
+    partners: Sequence[str] | None = None,
 ) -> list[ImpostorPair]:
-    """For every kind and every i, A = ``names[i]`` and B = ``names[(i + 1) % n]``
-    under one overlay: ``len(kinds) * n`` pairs, deterministic for the same inputs.
-    ``photos`` maps names to RGB pixels and must hold every name. Raises
-    ``ValueError`` for fewer than two distinct names, ``KeyError`` for an unknown
-    kind or photo."""
+    """For every kind and every i, A = ``names[2i]`` and B = ``names[2i + 1]``
+    under one overlay: ``len(kinds) * (n // 2)`` pairs, deterministic for the same
+    inputs. The pairs are disjoint, so no B is registered as an A under the same
+    kind of overlay (that would make its upload a true match). ``photos`` maps
+    names to RGB pixels and must hold every name. Collage partners are drawn from
+    ``partners`` when given (photos registered nowhere, so that a collage's shared
+    tiles are not themselves a match), else from ``names``. Raises ``ValueError``
+    for fewer than two distinct names, ``KeyError`` for an unknown kind or photo."""
     if len(set(names)) < 2:
         raise ValueError("impostor pairs need at least two different photos")
     pairs = []
     for kind in kinds:
         overlay = OVERLAYS[kind]
-        for i, a in enumerate(names):
-            b = names[(i + 1) % len(names)]
+        for a, b in zip(names[0::2], names[1::2], strict=False):
             if a == b:
                 continue
             rng = seeded("impostor", kind, a, b)
-            partners: tuple[str, ...] = ()
+            tiles: tuple[str, ...] = ()
             if kind == "same_collage_partners":
-                partners = _partner_names(rng, photos, names, a, b)
-            render = overlay(rng, [photos[n] for n in partners])
-            pairs.append(ImpostorPair(kind, render(photos[a]), render(photos[b]), a, b, partners))
+                tiles = _partner_names(rng, photos, partners or names, a, b)
+            render = overlay(rng, [photos[n] for n in tiles])
+            pairs.append(ImpostorPair(kind, render(photos[a]), render(photos[b]), a, b, tiles))
     return pairs
 
 

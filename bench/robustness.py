@@ -49,7 +49,7 @@ from hashing.hashers import pdq
 from hashing.pipeline import ImageHashes, hash_image_bytes
 from hashing.types import HashValue, Signal
 from index import HashIndex
-from matching import Candidate, Decision, ItemFacts
+from matching import Candidate, Decision, Evidence, ItemFacts
 from matching.still import image_query, search
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,7 +102,7 @@ class Outcome:
     """What one edited upload got from Hashwall and the two baselines."""
 
     decision: Decision
-    evidence: Signal | None
+    evidence: Evidence | None
     """Signal of the best candidate, when there is one."""
     right_block: bool
     wrong_block: bool
@@ -356,7 +356,7 @@ def quality_table(
     evidence = {
         (d, s): sum(1 for o in total.registered if o.decision is d and o.evidence is s)
         for d in (Decision.BLOCK, Decision.REVIEW)
-        for s in Signal
+        for s in Evidence
     }
     lines += [
         "",

@@ -23,6 +23,7 @@ from hashing.borders import Box, crop, luma, trim_passes
 from hashing.canvas import canvas
 from hashing.decode import DecodeLimits, ImageFormat, decode_image
 from hashing.embedded import find_embedded
+from hashing.features import Cells, LocalFeatures, cells, item_features, upload_features
 from hashing.hashers import pdq_dihedral, phash_dihedral, phash_thumbnail, sha256
 from hashing.transforms import Transform
 from hashing.types import HashValue
@@ -66,6 +67,14 @@ class ImageHashes:
     """Named PDQ hashes of crops and small rotations of the primary view (and of
     the untrimmed image when trimming took something), made for registrations
     only (see :mod:`hashing.augment`)."""
+    local: LocalFeatures | None = None
+    """Local features (:mod:`hashing.features`): an item's for a registration, an
+    upload's (with mirrored descriptors) for a check; None when not asked for."""
+    cells: Cells | None = None
+    """A registration's cell signatures, stored with its local features."""
+    frame: npt.NDArray[np.uint8] | None = None
+    """A check's feature frame (luma), which a local match's content is checked
+    against; never stored."""
 
     @property
     def primary(self) -> View:
@@ -194,16 +203,30 @@ def _near(a: Box, b: Box, slack: float = 0.02) -> bool:
 
 
 def hash_image_bytes(
-    data: bytes, limits: DecodeLimits | None = None, *, variants: bool = False
+    data: bytes,
+    limits: DecodeLimits | None = None,
+    *,
+    variants: bool = False,
+    local: bool = False,
 ) -> ImageHashes:
     """Decode and hash an uploaded still image; ``variants`` adds the crop and
-    rotation hashes a registration stores.
+    rotation hashes a registration stores; ``local`` adds local features, an
+    item's (with its cells) when ``variants`` is set, else an upload's (with its
+    frame).
 
     Raises :class:`hashing.decode.DecodeError` for anything that is not a
     decodable image within ``limits``.
     """
     decoded = decode_image(data, limits, gray=True)
     views = hash_pixels(decoded.pixels)
+    features: LocalFeatures | None = None
+    cell_signatures: Cells | None = None
+    frame: npt.NDArray[np.uint8] | None = None
+    if local and variants:
+        features, item_frame = item_features(decoded.pixels)
+        cell_signatures = cells(item_frame)
+    elif local:
+        features, frame = upload_features(decoded.pixels)
     return ImageHashes(
         sha256=sha256(data),
         views=views,
@@ -211,4 +234,7 @@ def hash_image_bytes(
         width=decoded.width,
         height=decoded.height,
         variants=_variants(decoded.pixels, views) if variants else [],
+        local=features,
+        cells=cell_signatures,
+        frame=frame,
     )

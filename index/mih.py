@@ -40,6 +40,8 @@ from numba import njit
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
+from index.bits import popcount as _popcount
+
 U8 = npt.NDArray[np.uint8]
 U32 = npt.NDArray[np.uint32]
 U64 = npt.NDArray[np.uint64]
@@ -60,16 +62,6 @@ RANDOM_READ_COST = 8.0
 
 # Columns of a probe plan, one row per probe of a query.
 _SLOT, _MASK, _BASES, _OFFSETS, _BYTES, _ROWS = range(6)
-
-
-@intrinsic
-def _popcount(typingctx: object, value: types.Integer) -> object:  # noqa: ARG001
-    """LLVM's ctpop: one POPCNT instruction where the CPU has it."""
-
-    def codegen(context: object, builder: object, signature: object, args: list[object]) -> object:  # noqa: ARG001
-        return builder.ctpop(args[0])  # type: ignore[attr-defined]
-
-    return types.uint64(types.uint64), codegen
 
 
 @intrinsic

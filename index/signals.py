@@ -1,4 +1,5 @@
-"""One index per signal behind a single object the service holds."""
+"""One index per signal, and the local-feature index, behind a single object the
+service holds."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ import numpy.typing as npt
 
 from index.binary import BinaryIndex, Hit
 from index.exact import ExactIndex
+from index.local import LocalIndex
+
+LOCAL = "local"
+"""The local index's name in a snapshot."""
 
 
 class HashIndex:
@@ -17,7 +22,8 @@ class HashIndex:
 
     ``hamming`` maps a signal name to its code length in bits; ``exact`` names
     the signals matched only by equality; ``radius`` gives the distance each
-    Hamming signal is usually searched at, which shapes its tables. Keys are the
+    Hamming signal is usually searched at, which shapes its tables. ``local``
+    is the local-feature index, when the service uses that tier. Keys are the
     caller's (item ids).
     """
 
@@ -29,6 +35,7 @@ class HashIndex:
         *,
         radius: Mapping[str, int] | None = None,
         merge_threshold: int | None = None,
+        local: LocalIndex | None = None,
     ) -> None:
         extra = {} if merge_threshold is None else {"merge_threshold": merge_threshold}
         self._hamming = {
@@ -36,6 +43,7 @@ class HashIndex:
             for name, bits in hamming.items()
         }
         self._exact = {name: ExactIndex() for name in exact}
+        self.local = local
         self.ready = False
         """Set by the owner once the initial load from the source of truth is done."""
 
@@ -128,17 +136,22 @@ class HashIndex:
         return [*self._hamming.items(), *self._exact.items()]
 
     def save(self, directory: Path) -> dict[str, dict[str, int]]:
-        """Write every signal under ``directory/<signal>/``; returns what was written."""
+        """Write every signal under ``directory/<signal>/`` and the local index
+        under ``directory/local/``; returns what was written."""
         written: dict[str, dict[str, int]] = {}
         for name, index in self._all():
             (directory / name).mkdir()
             written[name] = index.save(directory / name)
+        if self.local is not None:
+            (directory / LOCAL).mkdir()
+            written[LOCAL] = self.local.save(directory / LOCAL)
         return written
 
     def load(self, directory: Path, contents: Mapping[str, Mapping[str, int]]) -> None:
         """Read what :meth:`save` wrote; ``contents`` is its return value."""
-        if set(contents) != set(self.signals):
-            raise ValueError(f"snapshot holds {sorted(contents)}, expected {sorted(self.signals)}")
+        expected = [*self.signals, *([LOCAL] if self.local is not None else [])]
+        if set(contents) != set(expected):
+            raise ValueError(f"snapshot holds {sorted(contents)}, expected {sorted(expected)}")
         # Every signal is read into a new index first, so a damaged file leaves
         # this one as it was rather than half replaced.
         hamming = {
@@ -151,4 +164,8 @@ class HashIndex:
         fresh_all: list[tuple[str, BinaryIndex | ExactIndex]] = [*hamming.items(), *exact.items()]
         for name, fresh in fresh_all:
             fresh.load(directory / name, contents[name])
-        self._hamming, self._exact = hamming, exact
+        local = None
+        if self.local is not None:
+            local = LocalIndex(self.local.vocabulary)
+            local.load(directory / LOCAL, contents[LOCAL])
+        self._hamming, self._exact, self.local = hamming, exact, local

@@ -26,10 +26,10 @@ from index.signals import HashIndex
 log = logging.getLogger(__name__)
 
 FORMAT = "hashwall-index"
-VERSION = 2
-"""2: multi-index tables of per-slot widths with compressed bucket starts
-(slots, bases, offsets and rows); a version 1 snapshot is refused and the index
-is loaded from the database."""
+VERSION = 3
+"""3: with the local-feature index (``local/``). 2: multi-index tables of
+per-slot widths with compressed bucket starts (slots, bases, offsets and rows).
+An older snapshot is refused and the index is loaded from the database."""
 KEEP = 2
 """Snapshots kept: the current one and the one before it."""
 

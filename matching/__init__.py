@@ -8,17 +8,19 @@ registration's duplicate check, the benches) searches with :mod:`matching.still`
 or :mod:`matching.clip` and decides with :func:`decide`.
 """
 
-from matching.decide import Verdict, decide
+from matching.decide import Verdict, best_per_item, decide
 from matching.policy import MatchPolicy
-from matching.types import Candidate, Category, Coverage, Decision, ItemFacts
+from matching.types import Candidate, Category, Coverage, Decision, Evidence, ItemFacts
 
 __all__ = [
     "Candidate",
     "Category",
     "Coverage",
     "Decision",
+    "Evidence",
     "ItemFacts",
     "MatchPolicy",
     "Verdict",
+    "best_per_item",
     "decide",
 ]

@@ -29,7 +29,7 @@ from hashing.vpdq import VpdqFrame
 from index import HashIndex
 from matching.policy import MatchPolicy
 from matching.rules import FAR, Strength, grade
-from matching.types import Candidate, Coverage, Decision
+from matching.types import Candidate, Coverage, Decision, Evidence
 
 PDQ_BYTES = Signal.PDQ.bits // 8
 PHASH_BYTES = Signal.PHASH.bits // 8
@@ -264,7 +264,7 @@ def search_clip(
         found = results.get(item_id)
         results[item_id] = Candidate(
             item_id,
-            Signal.SHA256,
+            Evidence.SHA256,
             0,
             Transform.ORIGINAL,
             Decision.BLOCK,
@@ -353,7 +353,7 @@ def compare(
     applied = votes.most_common(1)[0][0] if votes else query.applied[int(row)]
     return Candidate(
         item_id=item_id,
-        signal=Signal.PDQ,
+        signal=Evidence.PDQ,
         distance=int(by_whole[row, col]),
         transform=inverse(applied),
         decision=decision,

@@ -16,6 +16,16 @@ class Verdict:
     """The active items matched, best first, at most ``max_matches``."""
 
 
+def best_per_item(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """One candidate per item, its best evidence (one tier may find what the
+    other does not, or grade it differently)."""
+    best: dict[int, Candidate] = {}
+    for c in candidates:
+        if c.item_id not in best or c.sort_key() < best[c.item_id].sort_key():
+            best[c.item_id] = c
+    return sorted(best.values(), key=Candidate.sort_key)
+
+
 def decide(
     candidates: Sequence[Candidate], facts: Mapping[int, ItemFacts], policy: MatchPolicy
 ) -> Verdict:

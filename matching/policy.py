@@ -36,6 +36,17 @@ class MatchPolicy:
     """Keyframes that must match for a clip to block (fewer when either clip has fewer)."""
     duplicate_share: float = 0.9
     """A registration this much inside an active item is a duplicate of it."""
+    local_block_inliers: int = 10
+    """Keypoint pairs a homography must explain for a local match to block."""
+    local_review_inliers: int = 8
+    local_block_agreement: float = 0.85
+    """Share of the item's counted cells the upload must agree with to block
+    (:mod:`matching.local`)."""
+    local_review_agreement: float = 0.5
+    local_min_cells: int = 6
+    """Cells of the item's own content (of 64) that must lie inside the upload."""
+    local_candidates: int = 8
+    """Items the descriptor index proposes per upload, verified best first."""
 
     def __post_init__(self) -> None:
         if self.pdq_review < self.pdq_block:

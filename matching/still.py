@@ -11,13 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
+
+from hashing.features import LocalFeatures
 from hashing.pipeline import ImageHashes
 from hashing.transforms import Transform, inverse
 from hashing.types import HashValue, Signal
 from index import HashIndex
 from matching.policy import MatchPolicy
 from matching.rules import FAR, Strength, grade
-from matching.types import Candidate, Decision
+from matching.types import Candidate, Decision, Evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,10 @@ class Query:
     hashes: list[QueryHash]
     quality: int | None = None
     """PDQ quality of the upload; None when unknown (hashes sent without media)."""
+    local: LocalFeatures | None = None
+    """The upload's local features, for the local tier (:mod:`matching.local`)."""
+    frame: npt.NDArray[np.uint8] | None = None
+    """The upload's feature frame, which a local match's content is checked against."""
 
 
 def image_query(hashes: ImageHashes) -> Query:
@@ -46,7 +54,7 @@ def image_query(hashes: ImageHashes) -> Query:
         items += [QueryHash(v, t) for t, v in view.phash.items()]
     top, bottom = hashes.halves
     items += [QueryHash(top, part="top"), QueryHash(bottom, part="bottom")]
-    return Query(items, hashes.quality)
+    return Query(items, hashes.quality, hashes.local, hashes.frame)
 
 
 def hash_query(values: Sequence[HashValue]) -> Query:
@@ -66,7 +74,7 @@ class _Evidence:
 
     def candidate(self, item_id: int, low_quality: bool, policy: MatchPolicy) -> Candidate | None:
         if self.digest:
-            return Candidate(item_id, Signal.SHA256, 0, Transform.ORIGINAL, Decision.BLOCK)
+            return Candidate(item_id, Evidence.SHA256, 0, Transform.ORIGINAL, Decision.BLOCK)
         transform = inverse(self.pdq_applied)
         # A low-quality upload (a flat picture) collides with others: its whole
         # picture may send to review, but no corroboration or band blocks it.
@@ -82,17 +90,17 @@ class _Evidence:
             if self.pdq <= policy.pdq_block or (
                 self.pdq <= policy.pdq_corroborated and corroboration <= policy.phash_corroboration
             ):
-                return Candidate(item_id, Signal.PDQ, self.pdq, transform, decision)
+                return Candidate(item_id, Evidence.PDQ, self.pdq, transform, decision)
             # Both bands: only a band across the middle (a caption) differs.
-            return Candidate(item_id, Signal.PDQ, max(top, bottom), Transform.ORIGINAL, decision)
+            return Candidate(item_id, Evidence.PDQ, max(top, bottom), Transform.ORIGINAL, decision)
         options = []
         if self.pdq <= policy.pdq_review:
-            options.append(Candidate(item_id, Signal.PDQ, self.pdq, transform, Decision.REVIEW))
+            options.append(Candidate(item_id, Evidence.PDQ, self.pdq, transform, Decision.REVIEW))
         if self.phash <= policy.phash_review:
             block = policy.phash_block is not None and self.phash <= policy.phash_block
             decision = Decision.BLOCK if block and not low_quality else Decision.REVIEW
             applied = inverse(self.phash_applied)
-            options.append(Candidate(item_id, Signal.PHASH, self.phash, applied, decision))
+            options.append(Candidate(item_id, Evidence.PHASH, self.phash, applied, decision))
         return min(options, key=Candidate.sort_key) if options else None
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from hashing.transforms import Transform
 from hashing.types import Signal
+
+if TYPE_CHECKING:
+    from matching.local import LocalMatch
 
 
 class Category(StrEnum):
@@ -25,7 +29,33 @@ class Decision(StrEnum):
 
 
 DECISION_RANK = {Decision.BLOCK: 0, Decision.REVIEW: 1, Decision.ALLOW: 2}
-_SIGNAL_RANK = {Signal.SHA256: 0, Signal.PDQ: 1, Signal.PHASH: 2}
+
+
+class Evidence(StrEnum):
+    """What an item was matched by: a hash signal, or local features."""
+
+    SHA256 = "sha256"
+    PDQ = "pdq"
+    PHASH = "phash"
+    LOCAL = "local"
+    """The item found inside the upload by its keypoints (:mod:`matching.local`)."""
+
+    @classmethod
+    def of(cls, signal: Signal) -> Evidence:
+        return cls(signal.value)
+
+    @property
+    def perceptual(self) -> bool:
+        return self is not Evidence.SHA256
+
+    @property
+    def scale(self) -> int:
+        """What ``Candidate.distance`` is out of: bits of a hash, or for a local
+        match, percent (the share of the item's counted cells that disagree)."""
+        return {"sha256": 256, "pdq": 256, "phash": 64, "local": 100}[self.value]
+
+
+_EVIDENCE_RANK = {Evidence.SHA256: 0, Evidence.PDQ: 1, Evidence.LOCAL: 2, Evidence.PHASH: 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,21 +77,24 @@ class Candidate:
     """An item a query found, graded on its own evidence."""
 
     item_id: int
-    signal: Signal
+    signal: Evidence
     distance: int
-    """Hamming distance in bits of the evidence named by ``signal`` (0 for sha256)."""
+    """Hamming distance in bits of the hash named by ``signal`` (0 for sha256); for
+    a local match, the percent of the item's counted cells that disagree."""
     transform: Transform
     """How the upload differs from the item."""
     decision: Decision
     coverage: Coverage | None = None
+    local: LocalMatch | None = None
+    """For a local match: inliers, agreement and where the item sits in the upload."""
 
     def sort_key(self) -> tuple[int, int, float]:
         """Best first: the stronger decision, then the exact digest before PDQ
-        before pHash, then the smaller share of differing bits."""
+        before local features before pHash, then the smaller distance."""
         return (
             DECISION_RANK[self.decision],
-            _SIGNAL_RANK[self.signal],
-            self.distance / self.signal.bits,
+            _EVIDENCE_RANK[self.signal],
+            self.distance / self.signal.scale,
         )
 
 

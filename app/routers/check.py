@@ -167,6 +167,8 @@ def matches(verdict: Verdict, categories: dict[int, str]) -> list[Match]:
             item_share=None if c.coverage is None else c.coverage.item_share,
             upload_span=None if c.coverage is None else c.coverage.upload_span,
             item_span=None if c.coverage is None else c.coverage.item_span,
+            inliers=None if c.local is None else c.local.inliers,
+            region=None if c.local is None else list(c.local.corners),
         )
         for c in verdict.candidates
     ]

@@ -27,10 +27,12 @@ from app.services.items import (
     clip_hashes,
     find_duplicate,
     hashes_out,
+    media_features,
     media_hashes,
     register_item,
     vpdq_hashes,
 )
+from app.services.local_features import NewFeatures
 from app.services.uploads import clip_info, hash_upload, media_type
 from app.state import AppState
 from hashing.clip import ClipHashes
@@ -97,9 +99,12 @@ def _register(
     case_ref: str | None,
     note: str | None,
     quality: int | None,
+    features: list[NewFeatures] | None = None,
     duration: float | None = None,
     keyframes: int | None = None,
 ) -> tuple[Item, bool]:
+    if category in state.settings.local_features_off:
+        features = None  # this deployment keeps no keypoints of this category
     with state.register_lock:
         duplicate = find_duplicate(session, state.index, query, state.policy)
         if duplicate is not None:
@@ -114,6 +119,7 @@ def _register(
             note=note,
             quality=quality,
             hashes=new_hashes,
+            features=features or (),
             duration=duration,
             keyframes=keyframes,
             now=state.clock(),
@@ -165,6 +171,7 @@ def _register_media(
             case_ref=case_ref,
             note=note,
             quality=hashed.quality,
+            features=media_features(hashed),
         )
         return item, duplicate, None
     item, duplicate = _register(

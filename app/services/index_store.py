@@ -25,6 +25,8 @@ from app.services.sync import IndexFollower, feed_position, feed_window
 from app.settings import Settings
 from hashing.types import Signal
 from index import HashIndex, snapshot
+from index.local import LocalIndex
+from index.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ def new_index(settings: Settings | None = None) -> HashIndex:
             Signal.PHASH.value: settings.phash_corroboration_distance,
         },
         merge_threshold=settings.index_merge_threshold,
+        local=LocalIndex(Vocabulary.bundled()) if settings.local_features else None,
     )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.errors import ApiError
 from app.models import AuditEvent, IndexChange, Item, ItemHash
 from app.observability import REGISTRATIONS
+from app.services.local_features import NewFeatures, entry_from, feature_row, load_local
 from app.settings import Settings
 from hashing.clip import ClipHashes
 from hashing.pipeline import ImageHashes
@@ -24,8 +25,18 @@ from hashing.transforms import Transform
 from hashing.types import HashValue, Signal
 from hashing.vpdq import VpdqFrame, format_vpdq
 from index import HashIndex
-from matching import Candidate, Category, Decision, ItemFacts, MatchPolicy, Verdict, decide
+from matching import (
+    Candidate,
+    Category,
+    Decision,
+    ItemFacts,
+    MatchPolicy,
+    Verdict,
+    best_per_item,
+    decide,
+)
 from matching.clip import ClipQuery, ItemFrames, item_frames_of, search_clip, still_coverage
+from matching.local import search_index
 from matching.still import Query, search
 
 INLINE_VARIANT = "original"
@@ -78,6 +89,14 @@ def media_hashes(hashes: ImageHashes) -> list[NewHash]:
         NewHash(bottom, "half_bottom", hashes.quality),
     ]
     return [h for h in stored if h.value.informative]
+
+
+def media_features(hashes: ImageHashes) -> list[NewFeatures]:
+    """What registering a still stores for the local tier: its keypoints and cells
+    (none when it has no keypoints, or none were made)."""
+    if hashes.local is None or hashes.cells is None or len(hashes.local) == 0:
+        return []
+    return [NewFeatures(hashes.local, hashes.cells)]
 
 
 def clip_hashes(clip: ClipHashes) -> list[NewHash]:
@@ -171,6 +190,9 @@ def judge(
         facts = active_item_facts(session, [c.item_id for c in candidates])
     else:
         candidates = search(index, query, policy)
+        if index.local is not None and query.local is not None and query.frame is not None:
+            local = search_index(index.local, query.local, query.frame, policy)
+            candidates = best_per_item([*candidates, *local])
         facts = active_item_facts(session, [c.item_id for c in candidates])
         # The facts say which items are clips: only those have keyframes to load,
         # so a still matching a still costs no query more.
@@ -228,12 +250,13 @@ def register_item(
     note: str | None,
     quality: int | None,
     hashes: Sequence[NewHash],
+    features: Sequence[NewFeatures] = (),
     duration: float | None = None,
     keyframes: int | None = None,
     now: datetime,
 ) -> Item:
-    """Insert an item with its hashes and an audit row, as registered ``now``,
-    commit, then index it.
+    """Insert an item with its hashes, its local features and an audit row, as
+    registered ``now``, commit, then index it.
 
     The order is the durability rule: a crash after the commit loses nothing
     (the index is rebuilt from the database on start), and the index never
@@ -266,6 +289,7 @@ def register_item(
     ]
     session.add(item)
     session.flush()
+    session.add_all([feature_row(item.id, f) for f in features])
     session.add(IndexChange(item_id=item.id, op="add", created_at=item.created_at))
     session.add(
         AuditEvent(
@@ -278,6 +302,7 @@ def register_item(
                     "category": item.category,
                     "case_ref": case_ref,
                     "hashes": len(item.hashes),
+                    "local_features": len(features),
                     "media_type": media_type,
                 }
             ),
@@ -287,6 +312,9 @@ def register_item(
     REGISTRATIONS.labels(item.category, media_type).inc()
     for row in item.hashes:
         index.add(row.signal, row.value, item.id)
+    if index.local is not None:
+        for f in features:
+            index.local.add(item.id, entry_from(f))
     return item
 
 
@@ -317,12 +345,14 @@ def deactivate_item(
     session.commit()
     for row in stored_hashes(item):
         index.remove(row.signal, row.value, item.id)
+    if index.local is not None:
+        index.local.remove(item.id)
     return item
 
 
 def load_index(session: Session, index: HashIndex) -> int:
     """Fill the index with every hash of every active item, ``item_hashes`` rows
-    and inline ones; returns the hashes loaded.
+    and inline ones, and their local features; returns the rows loaded.
 
     Rows are gathered into one array per signal and the index built once,
     rather than added in batches that would each be merged.
@@ -364,7 +394,7 @@ def load_index(session: Session, index: HashIndex) -> int:
         width = widths.get(signal, 1)
         codes = np.frombuffer(bytes(values[signal]), np.uint8).reshape(-1, width)
         index.reset(signal, codes, np.frombuffer(keys[signal], np.int64))
-    return count
+    return count + load_local(session, index)
 
 
 def hashes_out(item: Item) -> dict[str, list[str]]:

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.models import IndexChange, Item, ItemHash
+from app.services.local_features import item_entries
 from index import HashIndex
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,12 @@ class IndexFollower:
             with self._lock:
                 fresh = [c for c in changes if c.id not in self._applied]
             hashes = item_hashes(session, (c.item_id for c in fresh if c.op != ADD_RANGE))
+            local = self._index.local
+            features = (
+                item_entries(session, (c.item_id for c in fresh if c.op == ADD))
+                if local is not None
+                else {}
+            )
             # Runs of adds go to the index in one batch per signal; a remove ends a
             # run, so an add and a later remove of the same item keep their order.
             run: dict[str, list[tuple[bytes, int]]] = defaultdict(list)
@@ -180,6 +187,8 @@ class IndexFollower:
                 if change.op == ADD:
                     for signal, value in hashes[change.item_id]:
                         run[signal].append((value, change.item_id))
+                    if local is not None:
+                        local.replace(change.item_id, features.get(change.item_id, []))
                 elif change.op == ADD_RANGE:
                     self._flush(run)
                     last = change.last_item_id or change.item_id
@@ -189,6 +198,8 @@ class IndexFollower:
                     self._flush(run)
                     for signal, value in hashes[change.item_id]:
                         self._index.remove(signal, value, change.item_id)
+                    if local is not None:
+                        local.remove(change.item_id)
             self._flush(run)
         with self._lock:
             self._applied.update(c.id for c in fresh)

@@ -35,7 +35,8 @@ _CHUNK = 1 << 20
 def hash_upload(file: BinaryIO, state: AppState, *, register: bool) -> ImageHashes | ClipHashes:
     """Hash an upload: a still, an animated image, or a video. A registration
     (``register``) adds a still's crop and rotation variants and samples a clip's
-    keyframes more densely.
+    keyframes more densely; a still also gets local features when the index has
+    a local tier (an item's to store, or an upload's to search).
 
     Raises :class:`hashing.decode.DecodeError` for media Hashwall will not
     decode, and :class:`ApiError` 413 for an image over ``max_image_bytes``.
@@ -53,7 +54,9 @@ def hash_upload(file: BinaryIO, state: AppState, *, register: bool) -> ImageHash
         raise ApiError(413, "upload_too_large", f"images are limited to {limit} bytes")
     if is_animated(data):
         return hash_animation(data, sha256(data), limits)
-    return hash_image_bytes(data, state.limits, variants=register)
+    return hash_image_bytes(
+        data, state.limits, variants=register, local=state.index.local is not None
+    )
 
 
 @contextmanager

@@ -104,11 +104,14 @@ def test_exact_copy_matches_by_sha256_first(
         "signal": "sha256",
         "distance": 0,
         "transform": "original",
-        # The coverage fields are for clips; a still's match leaves them null.
+        # The coverage fields are for clips and local matches, inliers and region
+        # for local matches; a match by digest leaves them null.
         "upload_share": None,
         "item_share": None,
         "upload_span": None,
         "item_span": None,
+        "inliers": None,
+        "region": None,
     }
 
 

@@ -1,0 +1,243 @@
+"""Local features: ORB keypoints and binary descriptors, and cell signatures.
+
+Global hashes (PDQ, pHash) summarise a whole picture, so they fail once the
+picture is a part of what was uploaded (a screenshot, a collage, a crop of half
+of it) or turned by more than a few degrees. Local features describe small
+patches around corners, wherever they are, so a registered picture can be found
+inside an upload and the transform between them recovered
+(:mod:`matching.local`).
+
+Registration and checks extract differently, by design:
+
+* an **item** (registration) is looked at in a frame of :data:`ITEM_SIDE` pixels
+  on its long side, through ORB's whole 8-level pyramid (scales 1 to 1/3.6), and
+  keeps :data:`ITEM_KEYPOINTS` keypoints spread over the picture (a crop keeps
+  its share of them);
+* an **upload** (check) is looked at in a frame of about :data:`UPLOAD_AREA`
+  pixels, through 3 levels only (1, 1/1.44, 1/2.07), and keeps up to
+  :data:`UPLOAD_KEYPOINTS`, spread, plus their descriptors in the mirrored frame.
+
+Between them the scales overlap for a picture filling anything from a quarter to
+one and a half times the upload's frame (a tile of a collage, a picture inside a
+phone screenshot, a half crop shown full size), while a check pays for three
+pyramid levels, not eight (ORB's detection cost here: 2.2 ms for 3 levels of a
+512x384 frame, measured in docs/benchmarks.md).
+
+Keypoints are spread by a grid: strong corners cluster on text and app chrome,
+and without spreading a meme's captions took most of the upload's keypoints.
+
+Stored per item: keypoint positions (frame pixels) and 32-byte descriptors, no
+pixels; docs/local-features.md says what that could reveal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from hashing.types import u8
+
+F32 = npt.NDArray[np.float32]
+U8 = npt.NDArray[np.uint8]
+
+DESCRIPTOR_BYTES = 32
+
+ITEM_SIDE = 420
+"""Long side, in pixels, of the frame an item's keypoints are found in."""
+ITEM_KEYPOINTS = 96
+ITEM_LEVELS = 8
+SCALE_BANDS = (((0, 1, 2), 0.42), ((3, 4), 0.33), ((5, 6, 7), 0.25))
+"""An item's keypoints are drawn from fine, middle and coarse pyramid levels in
+these shares: left to ORB, the coarse levels (which a picture shown small, in a
+collage or a corner, can only match) got few of them."""
+UPLOAD_AREA = 512 * 384
+"""Pixels of the frame an upload's keypoints are found in (its shape is kept)."""
+UPLOAD_KEYPOINTS = 800
+UPLOAD_LEVELS = 3
+UPLOAD_SCALE = 1.44
+UPLOAD_FAST_THRESHOLD = 15
+"""FAST's corner threshold for uploads; 7 (for items) doubled detection time on
+textured photos and found corners mostly on noise."""
+SPREAD_CELLS = 8
+"""Keypoints are spread over an 8x8 grid of the frame: round-robin over cells,
+strongest first in each."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFeatures:
+    """Keypoints of one picture: positions ``xy`` (``(n, 2)`` float32, pixels of
+    a ``width`` x ``height`` frame), ORB ``descriptors`` (``(n, 32)`` uint8), and
+    for an upload, ``mirrored``: each keypoint's descriptor in the horizontally
+    flipped frame (at x' = width - 1 - x), so a mirrored upload is matched too."""
+
+    xy: F32
+    descriptors: U8
+    width: int
+    height: int
+    mirrored: U8 | None = None
+
+    def __len__(self) -> int:
+        return int(self.xy.shape[0])
+
+
+def _frame(luma: U8, scale: float) -> U8:
+    h, w = luma.shape[:2]
+    size = (max(16, round(w * scale)), max(16, round(h * scale)))
+    if size == (w, h):
+        return luma
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return u8(cv2.resize(luma, size, interpolation=interpolation))
+
+
+def item_frame(luma: U8) -> U8:
+    """An item's luma in its feature frame: long side :data:`ITEM_SIDE`."""
+    h, w = luma.shape[:2]
+    return _frame(luma, ITEM_SIDE / max(h, w))
+
+
+def upload_frame(luma: U8) -> U8:
+    """An upload's luma in its feature frame: about :data:`UPLOAD_AREA` pixels.
+    A small upload is enlarged: its corners are then found at the scales an
+    item's are."""
+    h, w = luma.shape[:2]
+    return _frame(luma, (UPLOAD_AREA / (h * w)) ** 0.5)
+
+
+def _spread(
+    keypoints: Sequence[cv2.KeyPoint], count: int, width: int, height: int
+) -> list[cv2.KeyPoint]:
+    """Up to ``count`` keypoints, taken round-robin over the cells of a grid
+    (strongest first in each cell, the strongest cells' first first)."""
+    if len(keypoints) <= count:
+        return list(keypoints)
+    points = np.asarray(cv2.KeyPoint.convert(keypoints), np.float32)
+    response = np.fromiter((k.response for k in keypoints), np.float32, len(keypoints))
+    row = np.minimum(points[:, 1] * SPREAD_CELLS / height, SPREAD_CELLS - 1).astype(np.int32)
+    col = np.minimum(points[:, 0] * SPREAD_CELLS / width, SPREAD_CELLS - 1).astype(np.int32)
+    cell = row * SPREAD_CELLS + col
+    by_cell = np.lexsort((-response, cell))
+    cells = cell[by_cell]
+    rank = np.arange(len(cells)) - np.searchsorted(cells, cells, side="left")
+    chosen = by_cell[np.lexsort((-response[by_cell], rank))][:count]
+    return [keypoints[i] for i in chosen]
+
+
+def _orb(count: int, levels: int, scale: float, fast: int) -> cv2.ORB:
+    return cv2.ORB.create(
+        nfeatures=count,
+        scaleFactor=scale,
+        nlevels=levels,
+        edgeThreshold=15,
+        patchSize=31,
+        fastThreshold=fast,
+    )
+
+
+_ITEM_ORB = _orb(6 * ITEM_KEYPOINTS, ITEM_LEVELS, 1.2, 7)
+_UPLOAD_ORB = _orb(2 * UPLOAD_KEYPOINTS, UPLOAD_LEVELS, UPLOAD_SCALE, UPLOAD_FAST_THRESHOLD)
+
+
+def _empty(frame: U8) -> LocalFeatures:
+    h, w = frame.shape[:2]
+    return LocalFeatures(
+        np.zeros((0, 2), np.float32), np.zeros((0, DESCRIPTOR_BYTES), np.uint8), w, h
+    )
+
+
+def item_features(luma: U8) -> tuple[LocalFeatures, U8]:
+    """An item's keypoints (up to :data:`ITEM_KEYPOINTS`, spread) and its frame."""
+    frame = item_frame(luma)
+    h, w = frame.shape[:2]
+    detected = _ITEM_ORB.detect(frame, None)
+    found: list[cv2.KeyPoint] = []
+    for levels, share in SCALE_BANDS:
+        band = [k for k in detected if k.octave in levels]
+        found += _spread(band, round(share * ITEM_KEYPOINTS), w, h)
+    keypoints, descriptors = _ITEM_ORB.compute(frame, found)
+    if descriptors is None or not keypoints:
+        return _empty(frame), frame
+    xy = np.asarray(cv2.KeyPoint.convert(keypoints), np.float32)
+    return LocalFeatures(xy, u8(descriptors), w, h), frame
+
+
+def upload_features(luma: U8) -> tuple[LocalFeatures, U8]:
+    """An upload's keypoints (up to :data:`UPLOAD_KEYPOINTS`, spread), with their
+    mirrored descriptors, and its frame."""
+    frame = upload_frame(luma)
+    h, w = frame.shape[:2]
+    found = _spread(_UPLOAD_ORB.detect(frame, None), UPLOAD_KEYPOINTS, w, h)
+    keypoints, descriptors = _UPLOAD_ORB.compute(frame, found)
+    if descriptors is None or not keypoints:
+        return _empty(frame), frame
+    # The same corners in the flipped frame, their orientation mirrored; ORB's
+    # compute keeps given angles, so only the descriptors are made again.
+    flipped = [
+        cv2.KeyPoint(w - 1 - k.pt[0], k.pt[1], k.size, (180 - k.angle) % 360, k.response, k.octave)
+        for k in keypoints
+    ]
+    kept, mirrored = _UPLOAD_ORB.compute(cv2.flip(frame, 1), flipped)
+    xy = np.asarray(cv2.KeyPoint.convert(keypoints), np.float32)
+    if mirrored is None or len(kept) != len(keypoints):
+        return LocalFeatures(xy, u8(descriptors), w, h), frame
+    return LocalFeatures(xy, u8(descriptors), w, h, u8(mirrored)), frame
+
+
+CELL_GRID = 8
+"""Cells a side of the grid of cell signatures: 64 cells a picture."""
+FLAT_RANGE = 4
+"""A pixel is flat when its 5x5 neighbourhood spans at most this many luma levels:
+what app chrome, banners, stickers and text backgrounds are made of, and
+photographs rarely are (JPEG's noise alone spans more)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cells:
+    """A coarse account of where a picture's content is, for checking that a
+    match found by keypoints lines up with the item's own content
+    (:mod:`matching.local`): per cell of a :data:`CELL_GRID` grid, a 63-bit
+    signature (signs of the low DCT coefficients of the cell, against their
+    median, as pHash does for a whole picture) and the share of its pixels
+    that are flat (0-255)."""
+
+    signatures: npt.NDArray[np.uint64]
+    flat: U8
+
+
+def _cell_bounds(height: int, width: int) -> list[tuple[int, int, int, int]]:
+    g = CELL_GRID
+    return [
+        (row * height // g, (row + 1) * height // g, col * width // g, (col + 1) * width // g)
+        for row in range(g)
+        for col in range(g)
+    ]
+
+
+_DCT_WEIGHTS = np.ones(64, bool)
+_DCT_WEIGHTS[0] = False  # the DC term says only how bright the cell is
+
+
+def cells(frame: U8) -> Cells:
+    """The cell signatures and flat shares of a luma frame (an item's, or an
+    upload's warped into an item's frame)."""
+    h, w = frame.shape[:2]
+    kernel = np.ones((5, 5), np.uint8)
+    spread = cv2.subtract(cv2.dilate(frame, kernel), cv2.erode(frame, kernel))
+    flat = spread <= FLAT_RANGE
+    signatures = np.zeros(CELL_GRID * CELL_GRID, np.uint64)
+    shares = np.zeros(CELL_GRID * CELL_GRID, np.uint8)
+    weights = np.uint64(1) << np.arange(63, dtype=np.uint64)
+    for i, (top, bottom, left, right) in enumerate(_cell_bounds(h, w)):
+        if bottom <= top or right <= left:
+            continue
+        patch = cv2.resize(
+            frame[top:bottom, left:right].astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA
+        )
+        low = cv2.dct(patch)[:8, :8].ravel()[_DCT_WEIGHTS]
+        bits = low > np.median(low)
+        signatures[i] = np.bitwise_or.reduce(weights[bits]) if bits.any() else np.uint64(0)
+        shares[i] = round(255 * float(flat[top:bottom, left:right].mean()))
+    return Cells(signatures, shares)

@@ -1,0 +1,302 @@
+"""The local-feature tier: finding a registered picture inside an upload, and
+judging whether what was found is the item's own content.
+
+For each candidate item (found by the descriptor index, :mod:`index.local`):
+
+1. **Correspondences.** Each of the item's keypoints is paired with the
+   upload keypoint of the nearest descriptor (Hamming distance), kept when it is
+   near enough and clearly nearer than the second nearest (Lowe's ratio test:
+   text and app chrome repeat the same corners, and such pairs are ambiguous).
+   The upload's mirrored descriptors are tried too.
+2. **Geometry.** A homography from the item's frame to the upload's, fitted by
+   OpenCV's USAC (MAGSAC++), must be supported by enough inliers and be a
+   plausible picture of the item: a convex, orientation-keeping quadrilateral,
+   not squeezed or stretched out of proportion.
+3. **Content.** Keypoints match text, app chrome, logos, watermarks and
+   stickers as readily as a photograph's own content, so a registered
+   screenshot and another picture in the same app frame can agree on dozens of
+   inliers. So the upload is warped into the item's frame and its cells
+   compared with the item's cell signatures (:func:`hashing.features.cells`).
+   Only cells of the item's natural content count (cells mostly flat, which is
+   what chrome, banners and text backgrounds are made of, do not); a cell of the
+   upload that disagrees but is partly flat is an overlay (a sticker, a caption)
+   and is excused. The share of counted cells that agree is the agreement.
+
+A block needs many inliers and the item's own content agreeing over enough of
+it; weaker evidence goes to review. Thresholds are in :class:`MatchPolicy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from hashing.features import CELL_GRID, Cells, LocalFeatures, cells
+from hashing.transforms import Transform
+from hashing.types import u8
+from index.bits import nearest_two
+from index.local import LocalIndex
+from matching.policy import MatchPolicy
+from matching.rules import Strength
+from matching.types import Candidate, Coverage, Decision, Evidence
+
+F64 = npt.NDArray[np.float64]
+U8 = npt.NDArray[np.uint8]
+
+MAX_DESCRIPTOR_DISTANCE = 64
+"""Bits (of 256) within which two descriptors may be the same patch."""
+RATIO = 0.85
+"""A pair is kept when its distance is under this share of the second nearest's."""
+MIN_PAIRS = 8
+"""Fewer candidate pairs than this are not worth a homography."""
+REPROJECTION_PIXELS = 5.0
+"""USAC's inlier threshold, in pixels of the upload's frame (about 512x384)."""
+MAX_ANISOTROPY = 4.0
+"""Largest ratio of the picture's stretch along one axis to the other."""
+CELL_COVERED = 0.97
+"""A cell counts only when this share of it lies inside the upload."""
+MAX_CELL_BITS = 22
+"""Signatures (63 bits) this close agree."""
+ITEM_FLAT = 0.6
+"""A cell of the item with more flat pixels than this is chrome, text or
+background, not the item's own picture: it neither confirms nor refutes."""
+OVERLAY_FLAT = 0.25
+"""A disagreeing cell of the upload with more flat pixels than this is covered
+by an overlay (a sticker, a banner, a caption): excused."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemLocal:
+    """What verification needs of a registered item: its keypoints (in its frame)
+    and its cells."""
+
+    features: LocalFeatures
+    cells: Cells
+
+
+@dataclass(frozen=True, slots=True)
+class LocalMatch:
+    """An item found inside an upload."""
+
+    inliers: int
+    upload_share: float
+    """Share of the upload's frame that the item covers."""
+    item_share: float
+    """Share of the item's frame that lies inside the upload."""
+    mirrored: bool
+    """The upload shows the item mirrored."""
+    agreement: float
+    """Share of the counted cells of the item whose content the upload agrees with."""
+    counted: int
+    """Cells counted: inside the upload, of the item's natural content, not excused."""
+    corners: tuple[tuple[float, float], ...]
+    """Where the item's frame corners land in the upload, as shares of its width
+    and height (top left, top right, bottom right, bottom left)."""
+    strength: Strength
+
+
+def _pairs(item: U8, upload: U8) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Indices (item, upload) of the unambiguous nearest pairs."""
+    if len(item) == 0 or len(upload) < 2:
+        empty = np.zeros(0, np.intp)
+        return empty, empty
+    best, best_d, second_d = nearest_two(item.view(np.uint64), upload.view(np.uint64))
+    keep = (best_d <= MAX_DESCRIPTOR_DISTANCE) & (best_d < RATIO * second_d)
+    rows = np.flatnonzero(keep)
+    return rows, best[rows].astype(np.intp)
+
+
+def _plausible(h: F64, width: int, height: int) -> npt.NDArray[np.float64] | None:
+    """The item frame's corners in the upload when ``h`` draws a believable
+    picture of it: convex, orientation kept (a mirror is matched separately),
+    and not stretched one way far more than the other."""
+    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float64)
+    ones = np.hstack([corners, np.ones((4, 1))])
+    mapped = ones @ h.T
+    if np.any(mapped[:, 2] <= 1e-9):
+        return None  # a corner behind the camera: no picture of the item
+    points = mapped[:, :2] / mapped[:, 2:3]
+    edges = np.roll(points, -1, axis=0) - points
+    turns = (
+        edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1]
+        - edges[:, 1] * np.roll(edges, -1, axis=0)[:, 0]
+    )
+    if not (np.all(turns > 0)):
+        return None
+    singular = np.linalg.svd(h[:2, :2] / h[2, 2], compute_uv=False)
+    if singular[1] <= 0 or singular[0] / singular[1] > MAX_ANISOTROPY:
+        return None
+    return points
+
+
+def _agreement(upload_frame: U8, h: F64, item: ItemLocal) -> tuple[float, int]:
+    """Agreement of the upload's content with the item's, in the item's frame."""
+    width, height = item.features.width, item.features.height
+    inverse = np.linalg.inv(h)
+    warped = cv2.warpPerspective(upload_frame, inverse, (width, height), flags=cv2.INTER_LINEAR)
+    inside = u8(
+        cv2.warpPerspective(
+            np.full(upload_frame.shape[:2], 255, np.uint8),
+            inverse,
+            (width, height),
+            flags=cv2.INTER_NEAREST,
+        )
+    )
+    seen = cells(u8(warped))
+    covered = _cell_shares(inside) >= CELL_COVERED
+    bits = np.bitwise_count(seen.signatures ^ item.cells.signatures)
+    agree = bits <= MAX_CELL_BITS
+    natural = item.cells.flat < round(255 * ITEM_FLAT)
+    excused = ~agree & (seen.flat >= round(255 * OVERLAY_FLAT))
+    counted = covered & natural & ~excused
+    n = int(counted.sum())
+    return (float((agree & counted).sum()) / n if n else 0.0), n
+
+
+def _cell_shares(mask: U8) -> npt.NDArray[np.float64]:
+    """Share of each cell of a grid over ``mask`` that is set (255)."""
+    h, w = mask.shape[:2]
+    g = CELL_GRID
+    out = np.zeros(g * g)
+    for row in range(g):
+        for col in range(g):
+            part = mask[row * h // g : (row + 1) * h // g, col * w // g : (col + 1) * w // g]
+            out[row * g + col] = float(part.mean()) / 255 if part.size else 0.0
+    return out
+
+
+def verify(
+    upload: LocalFeatures, upload_frame: U8, item: ItemLocal, policy: MatchPolicy
+) -> LocalMatch | None:
+    """Whether ``item`` is inside the upload, and how strong the evidence is;
+    None when it is not found at all."""
+    tries = [(False, upload.descriptors, upload.xy, upload_frame)]
+    if upload.mirrored is not None:
+        # Matched in the flipped frame, so the homography keeps orientation.
+        flipped_xy = upload.xy.copy()
+        flipped_xy[:, 0] = upload.width - 1 - flipped_xy[:, 0]
+        tries.append((True, upload.mirrored, flipped_xy, u8(cv2.flip(upload_frame, 1))))
+    best: LocalMatch | None = None
+    for mirrored, descriptors, xy, frame in tries:
+        rows, cols = _pairs(item.features.descriptors, descriptors)
+        if len(rows) < MIN_PAIRS:
+            continue
+        fitted, mask = cv2.findHomography(
+            item.features.xy[rows], xy[cols], cv2.USAC_MAGSAC, REPROJECTION_PIXELS
+        )
+        if fitted is None or mask is None:
+            continue
+        h: F64 = np.asarray(fitted, np.float64)
+        inliers = int(mask.sum())
+        if inliers < policy.local_review_inliers or (best is not None and inliers <= best.inliers):
+            continue
+        points = _plausible(h, item.features.width, item.features.height)
+        if points is None:
+            continue
+        agreement, counted = _agreement(frame, h, item)
+        strength = _strength(inliers, agreement, counted, policy)
+        if strength is Strength.NONE:
+            continue
+        upload_share, item_share = _shares(points, upload.width, upload.height)
+        if mirrored:
+            points[:, 0] = upload.width - 1 - points[:, 0]
+        corners = tuple(
+            (round(float(x) / upload.width, 4), round(float(y) / upload.height, 4))
+            for x, y in points
+        )
+        best = LocalMatch(
+            inliers,
+            round(upload_share, 4),
+            round(item_share, 4),
+            mirrored,
+            round(agreement, 4),
+            counted,
+            corners,
+            strength,
+        )
+    return best
+
+
+def _shares(points: npt.NDArray[np.float64], width: int, height: int) -> tuple[float, float]:
+    """How much of the upload the item covers, and how much of the item is in it."""
+    frame = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    quad = points.astype(np.float32)
+    overlap, _ = cv2.intersectConvexConvex(frame, quad)
+    quad_area = abs(float(cv2.contourArea(quad)))
+    upload_share = min(1.0, float(overlap) / (width * height))
+    item_share = min(1.0, float(overlap) / quad_area) if quad_area > 0 else 0.0
+    return upload_share, item_share
+
+
+def _strength(inliers: int, agreement: float, counted: int, policy: MatchPolicy) -> Strength:
+    if (
+        inliers >= policy.local_block_inliers
+        and counted >= policy.local_min_cells
+        and agreement >= policy.local_block_agreement
+    ):
+        return Strength.STRONG
+    if counted >= policy.local_min_cells and agreement >= policy.local_review_agreement:
+        return Strength.NEAR
+    return Strength.NONE
+
+
+def as_candidate(item_id: int, match: LocalMatch) -> Candidate:
+    """A local match as a candidate of the decision: strong evidence blocks, the
+    rest sends to review; its distance is the percent of the item's counted
+    cells that disagree, its coverage how much of each picture is the other."""
+    decision = Decision.BLOCK if match.strength is Strength.STRONG else Decision.REVIEW
+    transform = Transform.FLIP_HORIZONTAL if match.mirrored else Transform.ORIGINAL
+    distance = round(100 * (1 - match.agreement))
+    coverage = Coverage(match.upload_share, match.item_share, None, None)
+    return Candidate(
+        item_id, Evidence.LOCAL, distance, transform, decision, coverage=coverage, local=match
+    )
+
+
+def search_index(
+    index: LocalIndex, upload: LocalFeatures, frame: U8, policy: MatchPolicy
+) -> list[Candidate]:
+    """The items the local index proposes for an upload, verified: the best
+    ``policy.local_candidates`` entries by shared keypoints, each checked by
+    :func:`verify`; one candidate per item (its best entry), best first."""
+    if len(upload) == 0:
+        return []
+    query = upload.descriptors
+    if upload.mirrored is not None:
+        query = np.concatenate([query, upload.mirrored])
+    best: dict[int, Candidate] = {}
+    for key, slot, _score in index.candidates(query, policy.local_candidates):
+        entry = index.entry(slot)
+        if entry is None:
+            continue
+        item = ItemLocal(
+            LocalFeatures(entry.xy, entry.descriptors, entry.width, entry.height),
+            Cells(entry.signatures, entry.flat),
+        )
+        match = verify(upload, frame, item, policy)
+        if match is None:
+            continue
+        candidate = as_candidate(key, match)
+        if key not in best or candidate.sort_key() < best[key].sort_key():
+            best[key] = candidate
+    return sorted(best.values(), key=Candidate.sort_key)
+
+
+def search_local(
+    upload: LocalFeatures,
+    upload_frame: U8,
+    items: Mapping[int, ItemLocal],
+    policy: MatchPolicy,
+) -> dict[int, LocalMatch]:
+    """Every one of ``items`` found inside the upload (the candidates the index
+    proposed), with its evidence."""
+    found: dict[int, LocalMatch] = {}
+    for item_id, item in items.items():
+        match = verify(upload, upload_frame, item, policy)
+        if match is not None:
+            found[item_id] = match
+    return found
