@@ -33,6 +33,8 @@ def _nearest_two(rows: U64, codes: U64) -> tuple[I32, I32, I32]:
             d = 0
             for w in range(rows.shape[1]):
                 d += popcount(rows[i, w] ^ codes[j, w])  # type: ignore[call-arg]
+                if d >= second_d[i]:
+                    break  # neither nearest nor second: most pairs end after a word or two
             if d < best_d[i]:
                 second_d[i] = best_d[i]
                 best_d[i] = d

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +39,16 @@ F32 = npt.NDArray[np.float32]
 
 FOLD_POSTINGS = 200_000
 """Postings of added items kept apart before they are folded into the bulk."""
+
+
+class Found(NamedTuple):
+    """An entry the query's descriptors voted for."""
+
+    key: int
+    slot: int
+    score: float
+    mirrored: float
+    """Share of the score the upload's mirrored descriptors gave."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +83,14 @@ def _vote(
     alive: npt.NDArray[np.bool_],
     weights: F32,
     scores: F32,
+    mirrored_scores: F32,
+    mirrored_from: int,
     touched: I32,
     count: int,
 ) -> int:
     """For each query descriptor, add its word's weight to every live item
-    holding a keypoint of that word within :data:`MAX_VOTE_DISTANCE` bits;
+    holding a keypoint of that word within :data:`MAX_VOTE_DISTANCE` bits (and
+    to ``mirrored_scores`` too for descriptors from ``mirrored_from`` on);
     returns the new number of touched items (listed in ``touched``)."""
     for i in range(words.shape[0]):
         w = words[i]
@@ -94,6 +108,8 @@ def _vote(
                 touched[count] = s
                 count += 1
             scores[s] += weights[w]
+            if i >= mirrored_from:
+                mirrored_scores[s] += weights[w]
     return count
 
 
@@ -233,10 +249,14 @@ class LocalIndex:
         self._recent_words, self._recent_slots, self._recent_count = [], [], 0
         self._recent = (np.zeros(self.vocabulary.size + 1, np.int64), np.zeros(0, np.int32))
 
-    def candidates(self, descriptors: U8, limit: int) -> list[tuple[int, int, float]]:
+    def candidates(
+        self, descriptors: U8, limit: int, mirrored_from: int | None = None
+    ) -> list[Found]:
         """The ``limit`` entries with most keypoints like the query's (``(n, 32)``
         descriptors: same word and within :data:`MAX_VOTE_DISTANCE` bits, each
-        weighted by its word's rarity), best first, as (key, slot, score)."""
+        weighted by its word's rarity), best first. Descriptors from
+        ``mirrored_from`` on are the upload's mirrored ones: each entry says what
+        share of its score they gave."""
         if not len(descriptors) or limit <= 0:
             return []
         words = self.vocabulary.words(descriptors)
@@ -248,8 +268,10 @@ class LocalIndex:
             weights = np.log(1 + live / np.maximum(self._holders, 1)).astype(np.float32)
             alive = np.asarray(self._alive.rows, np.bool_)
             scores = np.zeros(len(alive), np.float32)
+            mirrored = np.zeros(len(alive), np.float32)
             touched = np.zeros(len(alive), np.int32)
             count = 0
+            split = len(descriptors) if mirrored_from is None else mirrored_from
             for starts, keypoints in (self._bulk, self._recent):
                 count = _vote(
                     query,
@@ -261,6 +283,8 @@ class LocalIndex:
                     alive,
                     weights,
                     scores,
+                    mirrored,
+                    split,
                     touched,
                     count,
                 )
@@ -268,7 +292,15 @@ class LocalIndex:
             if len(hit) > limit:
                 hit = hit[np.argpartition(-scores[hit], limit - 1)[:limit]]
             ranked = hit[np.argsort(-scores[hit], kind="stable")]
-            return [(int(self._keys.data[s]), int(s), float(scores[s])) for s in ranked]
+            return [
+                Found(
+                    int(self._keys.data[s]),
+                    int(s),
+                    float(scores[s]),
+                    float(mirrored[s] / scores[s]),
+                )
+                for s in ranked
+            ]
 
     def entry(self, slot: int) -> Entry | None:
         """The keypoints and cells of an entry (a copy); None once removed."""

@@ -28,7 +28,7 @@ it; weaker evidence goes to review. Thresholds are in :class:`MatchPolicy`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -61,6 +61,11 @@ CELL_COVERED = 0.97
 """A cell counts only when this share of it lies inside the upload."""
 MAX_CELL_BITS = 22
 """Signatures (63 bits) this close agree."""
+WEAK_VOTES = 0.2
+"""Candidates with less than this share of the best one's votes are not verified."""
+SIDE_VOTES = 0.25
+"""A side of the upload (as is, or mirrored) giving less than this share of a
+candidate's votes is not tried on it."""
 ITEM_FLAT = 0.6
 """A cell of the item with more flat pixels than this is chrome, text or
 background, not the item's own picture: it neither confirms nor refutes."""
@@ -169,19 +174,43 @@ def _cell_shares(mask: U8) -> npt.NDArray[np.float64]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Side:
+    """An upload as verification reads it: as it is, or mirrored (descriptors of
+    the flipped frame, positions and pixels flipped, so a homography to it keeps
+    orientation)."""
+
+    mirrored: bool
+    descriptors: U8
+    xy: npt.NDArray[np.float32]
+    frame: U8
+
+
+def sides(upload: LocalFeatures, frame: U8) -> tuple[Side, ...]:
+    """The upload as it is and, when it has mirrored descriptors, mirrored."""
+    out = [Side(False, upload.descriptors, upload.xy, frame)]
+    if upload.mirrored is not None:
+        flipped = upload.xy.copy()
+        flipped[:, 0] = upload.width - 1 - flipped[:, 0]
+        out.append(Side(True, upload.mirrored, flipped, u8(cv2.flip(frame, 1))))
+    return tuple(out)
+
+
 def verify(
     upload: LocalFeatures, upload_frame: U8, item: ItemLocal, policy: MatchPolicy
 ) -> LocalMatch | None:
     """Whether ``item`` is inside the upload, and how strong the evidence is;
     None when it is not found at all."""
-    tries = [(False, upload.descriptors, upload.xy, upload_frame)]
-    if upload.mirrored is not None:
-        # Matched in the flipped frame, so the homography keeps orientation.
-        flipped_xy = upload.xy.copy()
-        flipped_xy[:, 0] = upload.width - 1 - flipped_xy[:, 0]
-        tries.append((True, upload.mirrored, flipped_xy, u8(cv2.flip(upload_frame, 1))))
+    return verify_sides(upload, sides(upload, upload_frame), item, policy)
+
+
+def verify_sides(
+    upload: LocalFeatures, tries: Sequence[Side], item: ItemLocal, policy: MatchPolicy
+) -> LocalMatch | None:
+    """:func:`verify` of the given sides of the upload only."""
     best: LocalMatch | None = None
-    for mirrored, descriptors, xy, frame in tries:
+    for side in tries:
+        mirrored, descriptors, xy, frame = side.mirrored, side.descriptors, side.xy, side.frame
         rows, cols = _pairs(item.features.descriptors, descriptors)
         if len(rows) < MIN_PAIRS:
             continue
@@ -268,8 +297,12 @@ def search_index(
     query = upload.descriptors
     if upload.mirrored is not None:
         query = np.concatenate([query, upload.mirrored])
+    both = sides(upload, frame)
+    found = index.candidates(query, policy.local_candidates, mirrored_from=len(upload))
     best: dict[int, Candidate] = {}
-    for key, slot, _score in index.candidates(query, policy.local_candidates):
+    for key, slot, score, mirrored in found:
+        if score < WEAK_VOTES * found[0].score:
+            break  # ranked: the rest are weaker still
         entry = index.entry(slot)
         if entry is None:
             continue
@@ -277,7 +310,10 @@ def search_index(
             LocalFeatures(entry.xy, entry.descriptors, entry.width, entry.height),
             Cells(entry.signatures, entry.flat),
         )
-        match = verify(upload, frame, item, policy)
+        # A side that gave little of the votes would not find the item either.
+        shares = (1 - mirrored, mirrored)
+        tries = [side for side in both if shares[side.mirrored] >= SIDE_VOTES]
+        match = verify_sides(upload, tries, item, policy)
         if match is None:
             continue
         candidate = as_candidate(key, match)

@@ -79,11 +79,11 @@ def test_candidates_rank_the_item_the_query_shares_keypoints_with(
     query = np.concatenate([noisy(items[7][:32], 6), descriptors(300)])
     ranked = index.candidates(query, 5)
     assert ranked[0][0] == 7
-    assert ranked[0][2] > 2 * (ranked[1][2] if len(ranked) > 1 else 0)
+    assert ranked[0].score > 2 * (ranked[1].score if len(ranked) > 1 else 0)
     slot = ranked[0][1]
     assert index.slots(7) == [slot]
     index.remove(7)
-    assert 7 not in [key for key, _, _ in index.candidates(query, 5)]
+    assert 7 not in [found.key for found in index.candidates(query, 5)]
     assert index.entry(slot) is None
     assert len(index) == 39
     # Several entries of one item (keyframes of a clip) are found apart.
