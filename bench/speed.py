@@ -2,8 +2,10 @@
 
 (a) In process: the cost of ``hashing.decode.decode_image`` and
 ``hashing.pipeline.hash_pixels`` on 1-megapixel JPEGs (corpus photos resized to
-1155x866, quality 90), against the naive baseline in the same run: decode at
-full size and ``pdqhash.compute_dihedral`` (PDQ of all 8 orientations) on it.
+1155x866, quality 90), and of the local-feature tier (the upload's keypoints,
+and the search of an index of the first ``--register`` photos' features), each
+step apart, against the naive baseline in the same run: decode at full size and
+``pdqhash.compute_dihedral`` (PDQ of all 8 orientations) on it.
 
 (b) Over HTTP: ``hashwall serve --workers N`` in a subprocess on a fresh SQLite
 (or PostgreSQL schema), a key made with ``hashwall keys create``, ~25 photos
@@ -47,10 +49,16 @@ import numpy as np
 import pdqhash
 
 from app.db import scratch_schema
+from app.services.local_features import NewFeatures, entry_from
+from app.settings import Settings
 from bench.edits import EDITS, Pixels, jpeg, load_rgb
 from hashing.decode import decode_image
-from hashing.pipeline import hash_pixels
+from hashing.features import upload_features
+from hashing.pipeline import hash_image_bytes, hash_pixels
 from hashing.types import u8
+from index.local import LocalIndex
+from index.vocabulary import Vocabulary
+from matching.local import search_index
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTOS = REPO.parent / "shared" / "corpus-dev"
@@ -96,13 +104,28 @@ def timed(fn: Callable[[], object]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def hashing_costs(uploads: Sequence[bytes], rounds: int) -> tuple[list[str], float]:
-    """Per-image milliseconds of each step, interleaved so noise hits all alike."""
+def local_index(uploads: Sequence[bytes]) -> LocalIndex:
+    """A local-feature index of ``uploads`` registered as ``/register`` stores them."""
+    index = LocalIndex(Vocabulary.bundled())
+    for key, data in enumerate(uploads):
+        hashed = hash_image_bytes(data, variants=True, local=True)
+        if hashed.local is not None and hashed.cells is not None:
+            index.add(key, entry_from(NewFeatures(hashed.local, hashed.cells)))
+    return index
+
+
+def hashing_costs(
+    uploads: Sequence[bytes], rounds: int, registered: int
+) -> tuple[list[str], float]:
+    """Per-image milliseconds of each step, interleaved so noise hits all alike;
+    the local search runs against the first ``registered`` uploads' features."""
     steps = (
         "decode_image (DCT-reduced JPEG decode)",
         "hash_pixels (trim, 320 px canvas, PDQ and pHash x8 per view)",
         "sha256 of the file",
-        "**Hashwall: decode + hash + sha256**",
+        "upload_features (ORB keypoints and mirrored descriptors)",
+        f"local search (vote over {registered} items' keypoints, verify candidates)",
+        "**Hashwall: decode + hash + sha256 + local tier**",
         "baseline: full-size decode",
         "baseline: pdqhash.compute_dihedral on the full-size pixels",
         "**baseline: full decode + PDQ x8 at full size**",
@@ -110,14 +133,19 @@ def hashing_costs(uploads: Sequence[bytes], rounds: int) -> tuple[list[str], flo
     )
     samples: dict[str, list[float]] = {s: [] for s in steps}
     sizes: set[tuple[int, int]] = set()
+    index = local_index(uploads[:registered])
+    policy = Settings().match_policy()
     for _ in range(rounds):
         for data in uploads:
-            decoded = decode_image(data)
+            decoded = decode_image(data, gray=True)
             sizes.add((decoded.pixels.shape[1], decoded.pixels.shape[0]))
+            features, frame = upload_features(decoded.pixels)
             full = full_decode(data)
-            t_decode = timed(lambda: decode_image(data))  # noqa: B023
+            t_decode = timed(lambda: decode_image(data, gray=True))  # noqa: B023
             t_hash = timed(lambda: hash_pixels(decoded.pixels))  # noqa: B023
             t_sha = timed(lambda: hashlib.sha256(data).digest())  # noqa: B023
+            t_features = timed(lambda: upload_features(decoded.pixels))  # noqa: B023
+            t_search = timed(lambda: search_index(index, features, frame, policy))  # noqa: B023
             t_full_decode = timed(lambda: full_decode(data))  # noqa: B023
             t_full_pdq = timed(lambda: pdqhash.compute_dihedral(full))  # noqa: B023
             t_reduced_pdq = timed(lambda: pdqhash.compute_dihedral(decoded.pixels))  # noqa: B023
@@ -125,7 +153,9 @@ def hashing_costs(uploads: Sequence[bytes], rounds: int) -> tuple[list[str], flo
                 t_decode,
                 t_hash,
                 t_sha,
-                t_decode + t_hash + t_sha,
+                t_features,
+                t_search,
+                t_decode + t_hash + t_sha + t_features + t_search,
                 t_full_decode,
                 t_full_pdq,
                 t_full_decode + t_full_pdq,
@@ -133,8 +163,8 @@ def hashing_costs(uploads: Sequence[bytes], rounds: int) -> tuple[list[str], flo
             )
             for step, value in zip(steps, values, strict=True):
                 samples[step].append(value)
-    ours = q(samples[steps[3]], 50)
-    base = q(samples[steps[6]], 50)
+    ours = q(samples[steps[5]], 50)
+    base = q(samples[steps[8]], 50)
     mean_kb = sum(len(d) for d in uploads) / len(uploads) / 1024
     lines = [
         f"{len(uploads)} JPEGs of {ONE_MP[0]}x{ONE_MP[1]} (quality 90, mean {mean_kb:.0f} KB), "
@@ -643,7 +673,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.skip_hashing:
         uploads = [jpeg(p) for p in photos]
         out += ["### (a) Hashing cost per 1-MP JPEG", ""]
-        lines, baseline = hashing_costs(uploads, args.rounds)
+        lines, baseline = hashing_costs(uploads, args.rounds, args.register)
         out += lines
     if not args.skip_http:
         server_env = dict(item.split("=", 1) for item in args.server_env)

@@ -127,6 +127,10 @@ def hash_view(
     )
 
 
+EMBEDDED_VIEW = "embedded"
+"""Name of the view of a picture found inside a larger canvas."""
+
+
 def hash_pixels(pixels: npt.NDArray[np.uint8]) -> list[View]:
     """Hash the view after every border-trimming pass that changed the box, and the
     whole image too when trimming took anything (RGB pixels or luma).
@@ -154,7 +158,7 @@ def hash_pixels(pixels: npt.NDArray[np.uint8]) -> list[View]:
         views.append(hash_view(pixels, whole, "untrimmed"))
     embedded = find_embedded(pixels)
     if embedded is not None and not any(_near(embedded, box) for box in boxes):
-        views.append(hash_view(pixels, embedded, "embedded"))
+        views.append(hash_view(pixels, embedded, EMBEDDED_VIEW))
     return views
 
 

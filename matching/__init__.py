@@ -8,7 +8,7 @@ registration's duplicate check, the benches) searches with :mod:`matching.still`
 or :mod:`matching.clip` and decides with :func:`decide`.
 """
 
-from matching.decide import Verdict, best_per_item, decide
+from matching.decide import Verdict, best_per_item, combine, decide
 from matching.policy import MatchPolicy
 from matching.types import Candidate, Category, Coverage, Decision, Evidence, ItemFacts
 
@@ -22,5 +22,6 @@ __all__ = [
     "MatchPolicy",
     "Verdict",
     "best_per_item",
+    "combine",
     "decide",
 ]

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from matching.policy import MatchPolicy
-from matching.types import DECISION_RANK, Candidate, Decision, ItemFacts
+from matching.types import DECISION_RANK, Candidate, Decision, Evidence, ItemFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,30 @@ def best_per_item(candidates: Sequence[Candidate]) -> list[Candidate]:
         if c.item_id not in best or c.sort_key() < best[c.item_id].sort_key():
             best[c.item_id] = c
     return sorted(best.values(), key=Candidate.sort_key)
+
+
+def combine(
+    found: Sequence[Candidate], local: Sequence[Candidate], policy: MatchPolicy
+) -> list[Candidate]:
+    """Both tiers' candidates for a still, one per item (:func:`best_per_item`).
+
+    A global block on a near miss (PDQ beyond ``pdq_block``, through pHash's
+    corroboration) guesses that the upload is the item changed a little. When
+    the local tier aligned the same item and found a quarter of it to be other
+    content, the guess is refuted and the near miss sends to review: an upload
+    sharing three of a registered collage's four pictures is that close.
+    """
+    refuted = {c.item_id for c in local if c.local is not None and c.local.refuted}
+    kept = [
+        replace(c, decision=Decision.REVIEW)
+        if c.decision is Decision.BLOCK
+        and c.item_id in refuted
+        and c.signal is Evidence.PDQ
+        and c.distance > policy.pdq_block
+        else c
+        for c in found
+    ]
+    return best_per_item([*kept, *local])
 
 
 def decide(

@@ -66,6 +66,12 @@ WEAK_VOTES = 0.2
 SIDE_VOTES = 0.25
 """A side of the upload (as is, or mirrored) giving less than this share of a
 candidate's votes is not tried on it."""
+QUARTER_CELLS = 4
+QUARTER_AGREEMENT = 0.5
+"""A block needs each quarter of the item the upload shows (with at least
+:data:`QUARTER_CELLS` counted cells) to agree on at least this share: an upload
+that shares three quarters of a registered collage or meme template, with other
+content in the fourth, is sent to review, not blocked."""
 ITEM_FLAT = 0.6
 """A cell of the item with more flat pixels than this is chrome, text or
 background, not the item's own picture: it neither confirms nor refutes."""
@@ -102,6 +108,9 @@ class LocalMatch:
     """Where the item's frame corners land in the upload, as shares of its width
     and height (top left, top right, bottom right, bottom left)."""
     strength: Strength
+    refuted: bool = False
+    """A quarter of the item the upload shows is other content: the upload
+    shares only part of the item (see :data:`QUARTER_AGREEMENT`)."""
 
 
 def _pairs(item: U8, upload: U8) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
@@ -138,7 +147,35 @@ def _plausible(h: F64, width: int, height: int) -> npt.NDArray[np.float64] | Non
     return points
 
 
-def _agreement(upload_frame: U8, h: F64, item: ItemLocal) -> tuple[float, int]:
+@dataclass(frozen=True, slots=True)
+class _Agreement:
+    share: float
+    """Share of the counted cells whose content agrees."""
+    counted: int
+    weakest_quarter: float
+    """The lowest share agreeing in a quarter of the item with enough counted cells."""
+    shown: float
+    """Share of the item's own (not flat) cells that lie inside the upload."""
+
+
+def _quarters(shown: npt.NDArray[np.bool_], agree: npt.NDArray[np.bool_]) -> float:
+    """The lowest agreement among the item's four quarters (each a quarter of the
+    grid) that show at least :data:`QUARTER_CELLS` counted cells; 1 when none do.
+    Counting cells excused as under an overlay against a quarter cost a fifth
+    of the sticker edits' blocks (docs/benchmarks.md)."""
+    half = CELL_GRID // 2
+    grid_shown = shown.reshape(CELL_GRID, CELL_GRID)
+    grid_agree = (agree & shown).reshape(CELL_GRID, CELL_GRID)
+    weakest = 1.0
+    for rows in (slice(0, half), slice(half, None)):
+        for cols in (slice(0, half), slice(half, None)):
+            n = int(grid_shown[rows, cols].sum())
+            if n >= QUARTER_CELLS:
+                weakest = min(weakest, int(grid_agree[rows, cols].sum()) / n)
+    return weakest
+
+
+def _agreement(upload_frame: U8, h: F64, item: ItemLocal) -> _Agreement:
     """Agreement of the upload's content with the item's, in the item's frame."""
     width, height = item.features.width, item.features.height
     inverse = np.linalg.inv(h)
@@ -159,7 +196,10 @@ def _agreement(upload_frame: U8, h: F64, item: ItemLocal) -> tuple[float, int]:
     excused = ~agree & (seen.flat >= round(255 * OVERLAY_FLAT))
     counted = covered & natural & ~excused
     n = int(counted.sum())
-    return (float((agree & counted).sum()) / n if n else 0.0), n
+    share = float((agree & counted).sum()) / n if n else 0.0
+    own = int(natural.sum())
+    shown = float((covered & natural).sum()) / own if own else 0.0
+    return _Agreement(share, n, _quarters(counted, agree), shown)
 
 
 def _cell_shares(mask: U8) -> npt.NDArray[np.float64]:
@@ -226,8 +266,9 @@ def verify_sides(
         points = _plausible(h, item.features.width, item.features.height)
         if points is None:
             continue
-        agreement, counted = _agreement(frame, h, item)
-        strength = _strength(inliers, agreement, counted, policy)
+        found = _agreement(frame, h, item)
+        agreement, counted = found.share, found.counted
+        strength = _strength(inliers, found, policy)
         if strength is Strength.NONE:
             continue
         upload_share, item_share = _shares(points, upload.width, upload.height)
@@ -246,6 +287,7 @@ def verify_sides(
             counted,
             corners,
             strength,
+            found.weakest_quarter < QUARTER_AGREEMENT,
         )
     return best
 
@@ -261,11 +303,14 @@ def _shares(points: npt.NDArray[np.float64], width: int, height: int) -> tuple[f
     return upload_share, item_share
 
 
-def _strength(inliers: int, agreement: float, counted: int, policy: MatchPolicy) -> Strength:
+def _strength(inliers: int, found: _Agreement, policy: MatchPolicy) -> Strength:
+    agreement, counted = found.share, found.counted
     if (
         inliers >= policy.local_block_inliers
         and counted >= policy.local_min_cells
         and agreement >= policy.local_block_agreement
+        and found.weakest_quarter >= QUARTER_AGREEMENT
+        and found.shown >= policy.local_block_shown
     ):
         return Strength.STRONG
     if counted >= policy.local_min_cells and agreement >= policy.local_review_agreement:

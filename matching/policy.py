@@ -45,6 +45,9 @@ class MatchPolicy:
     local_review_agreement: float = 0.5
     local_min_cells: int = 6
     """Cells of the item's own content (of 64) that must lie inside the upload."""
+    local_block_shown: float = 0.3
+    """Share of the item's own content that must lie inside the upload to block:
+    an upload showing less (one tile of a registered collage) is sent to review."""
     local_candidates: int = 8
     """Items the descriptor index proposes per upload, verified best first."""
 

@@ -20,7 +20,7 @@ from app.observability import REGISTRATIONS
 from app.services.local_features import NewFeatures, entry_from, feature_row, load_local
 from app.settings import Settings
 from hashing.clip import ClipHashes
-from hashing.pipeline import ImageHashes
+from hashing.pipeline import EMBEDDED_VIEW, ImageHashes
 from hashing.transforms import Transform
 from hashing.types import HashValue, Signal
 from hashing.vpdq import VpdqFrame, format_vpdq
@@ -32,7 +32,7 @@ from matching import (
     ItemFacts,
     MatchPolicy,
     Verdict,
-    best_per_item,
+    combine,
     decide,
 )
 from matching.clip import ClipQuery, ItemFrames, item_frames_of, search_clip, still_coverage
@@ -77,9 +77,16 @@ class NewHash:
 
 def media_hashes(hashes: ImageHashes) -> list[NewHash]:
     """What registering media stores: the file digest, the original orientation of
-    every view's PDQ and pHash, and the PDQ of each crop and rotation variant."""
+    every view's PDQ and pHash, and the PDQ of each crop and rotation variant.
+
+    A picture found embedded in the item is not stored: the check side still
+    looks for a registered picture inside an upload's canvas, but on the item
+    side that view is whatever part the finder picked (one tile of a collage),
+    which other uploads share without sharing the item (docs/benchmarks.md)."""
     stored = [NewHash(hashes.sha256, variant="file")]
     for view in hashes.views:
+        if view.name == EMBEDDED_VIEW:
+            continue
         stored.append(NewHash(view.pdq[Transform.ORIGINAL], view.name, view.quality))
         stored.append(NewHash(view.phash[Transform.ORIGINAL], view.name))
     stored += [NewHash(value, name, hashes.quality) for name, value in hashes.variants]
@@ -192,7 +199,7 @@ def judge(
         candidates = search(index, query, policy)
         if index.local is not None and query.local is not None and query.frame is not None:
             local = search_index(index.local, query.local, query.frame, policy)
-            candidates = best_per_item([*candidates, *local])
+            candidates = combine(candidates, local, policy)
         facts = active_item_facts(session, [c.item_id for c in candidates])
         # The facts say which items are clips: only those have keyframes to load,
         # so a still matching a still costs no query more.

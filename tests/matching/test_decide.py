@@ -1,0 +1,43 @@
+"""Deciding from both tiers: a local refutation turns a near-miss block into a review."""
+
+from __future__ import annotations
+
+import pytest
+
+from hashing.transforms import Transform
+from matching import Candidate, Decision, Evidence, MatchPolicy, combine
+from matching.local import LocalMatch
+from matching.rules import Strength
+
+POLICY = MatchPolicy()
+
+
+def pdq_block(item: int, distance: int) -> Candidate:
+    return Candidate(item, Evidence.PDQ, distance, Transform.ORIGINAL, Decision.BLOCK)
+
+
+def local(item: int, *, refuted: bool) -> Candidate:
+    corners = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
+    found = LocalMatch(30, 1.0, 1.0, False, 0.8, 50, corners, Strength.NEAR, refuted)
+    return Candidate(item, Evidence.LOCAL, 20, Transform.ORIGINAL, Decision.REVIEW, local=found)
+
+
+@pytest.mark.parametrize(
+    ("distance", "refuted", "expected"),
+    [
+        (44, True, Decision.REVIEW),  # a corroborated near miss, refuted
+        (44, False, Decision.BLOCK),  # not refuted: the global block stands
+        (POLICY.pdq_block, True, Decision.BLOCK),  # within the block distance: stands
+    ],
+)
+def test_a_refuted_near_miss_is_sent_to_review(
+    distance: int, refuted: bool, expected: Decision
+) -> None:
+    combined = combine([pdq_block(1, distance)], [local(1, refuted=refuted)], POLICY)
+    assert [c.item_id for c in combined] == [1]
+    assert combined[0].decision is expected
+
+
+def test_a_refutation_of_one_item_leaves_another_blocked() -> None:
+    combined = combine([pdq_block(1, 44), pdq_block(2, 44)], [local(1, refuted=True)], POLICY)
+    assert {c.item_id: c.decision for c in combined} == {1: Decision.REVIEW, 2: Decision.BLOCK}
