@@ -37,6 +37,7 @@ import numpy as np
 import matching
 from app.services.index_store import new_index
 from app.services.items import media_hashes
+from app.services.local_features import NewFeatures, entry_from
 from app.settings import Settings
 from bench.corpus import load_corpus, split
 from bench.edits import Pixels
@@ -48,8 +49,10 @@ from hashing.hashers import pdq
 from hashing.pipeline import hash_image_bytes
 from hashing.types import HashValue
 from index import HashIndex
+from index.local import LocalIndex
+from index.vocabulary import Vocabulary
 from matching import Decision, ItemFacts, MatchPolicy
-from matching.local import ItemLocal, as_candidate, search_local
+from matching.local import search_index
 from matching.still import image_query, search
 
 BASELINE_PDQ = 31
@@ -61,7 +64,7 @@ class Registry:
     """One part's registered items, in memory."""
 
     index: HashIndex = field(default_factory=new_index)
-    local: dict[int, ItemLocal] = field(default_factory=dict)
+    local: LocalIndex = field(default_factory=lambda: LocalIndex(Vocabulary.bundled()))
     pdq: dict[int, HashValue] = field(default_factory=dict)
     facts: dict[int, ItemFacts] = field(default_factory=dict)
 
@@ -71,7 +74,7 @@ class Registry:
             self.index.add(new.value.signal.value, new.value.value, item)
         luma = decode_image(data, gray=True).pixels
         features, frame = item_features(luma)
-        self.local[item] = ItemLocal(features, cells(frame))
+        self.local.add(item, entry_from(NewFeatures(features, cells(frame))))
         self.pdq[item] = pdq(decode_image(data).pixels)[0]
         self.facts[item] = ItemFacts("other", hashes.quality, clip=False)
 
@@ -97,9 +100,7 @@ def decide_three(data: bytes, registry: Registry, policy: MatchPolicy) -> dict[s
         verdict.decision, verdict.candidates[0].item_id if verdict.candidates else None
     )
     features, frame = upload_features(decode_image(data, gray=True).pixels)
-    local = [
-        as_candidate(k, m) for k, m in search_local(features, frame, registry.local, policy).items()
-    ]
+    local = search_index(registry.local, features, frame, policy)
     verdict = matching.decide(matching.combine(found, local, policy), registry.facts, policy)
     out["global + local"] = Outcome(
         verdict.decision, verdict.candidates[0].item_id if verdict.candidates else None

@@ -148,7 +148,8 @@ def hashing_costs(
             t_search = timed(lambda: search_index(index, features, frame, policy))  # noqa: B023
             t_full_decode = timed(lambda: full_decode(data))  # noqa: B023
             t_full_pdq = timed(lambda: pdqhash.compute_dihedral(full))  # noqa: B023
-            t_reduced_pdq = timed(lambda: pdqhash.compute_dihedral(decoded.pixels))  # noqa: B023
+            rgb = decode_image(data).pixels
+            t_reduced_pdq = timed(lambda: pdqhash.compute_dihedral(rgb))  # noqa: B023
             values = (
                 t_decode,
                 t_hash,

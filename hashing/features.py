@@ -65,6 +65,15 @@ textured photos and found corners mostly on noise."""
 SPREAD_CELLS = 8
 """Keypoints are spread over an 8x8 grid of the frame: round-robin over cells,
 strongest first in each."""
+FLAT_RANGE = 4
+"""A pixel is flat when its 5x5 neighbourhood spans at most this many luma levels:
+what app chrome, banners, stickers and text backgrounds are made of, and
+photographs rarely are (JPEG's noise alone spans more)."""
+PATCH_FLAT = 0.6
+"""A keypoint whose 31x31 patch has more flat pixels than this is on text, app
+chrome or a sticker, not on a picture: it is not kept. Glyphs and icons are the
+same in every screenshot of an app, so such keypoints vote for every item
+registered in that app's frame and crowd the item itself out of the candidates."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +116,26 @@ def upload_frame(luma: U8) -> U8:
     h, w = luma.shape[:2]
     scale = (UPLOAD_AREA / (h * w)) ** 0.5
     return luma if 0.75 <= scale <= 1.33 else _frame(luma, scale)
+
+
+def flat_pixels(frame: U8) -> npt.NDArray[np.bool_]:
+    """Which pixels of a luma frame are flat (see :data:`FLAT_RANGE`)."""
+    kernel = np.ones((5, 5), np.uint8)
+    spread = cv2.subtract(cv2.dilate(frame, kernel), cv2.erode(frame, kernel))
+    return np.asarray(spread <= FLAT_RANGE)
+
+
+def _on_picture(keypoints: Sequence[cv2.KeyPoint], frame: U8) -> list[cv2.KeyPoint]:
+    """The keypoints whose patch is mostly not flat (:data:`PATCH_FLAT`)."""
+    if not keypoints:
+        return []
+    share = cv2.blur(flat_pixels(frame).astype(np.float32), (31, 31))
+    h, w = share.shape[:2]
+    points = np.asarray(cv2.KeyPoint.convert(keypoints), np.float32)
+    cols = np.clip(points[:, 0].round().astype(np.intp), 0, w - 1)
+    rows = np.clip(points[:, 1].round().astype(np.intp), 0, h - 1)
+    keep = share[rows, cols] <= PATCH_FLAT
+    return [k for k, kept in zip(keypoints, keep, strict=True) if kept]
 
 
 def _spread(
@@ -154,7 +183,7 @@ def item_features(luma: U8) -> tuple[LocalFeatures, U8]:
     """An item's keypoints (up to :data:`ITEM_KEYPOINTS`, spread) and its frame."""
     frame = item_frame(luma)
     h, w = frame.shape[:2]
-    detected = _ITEM_ORB.detect(frame, None)
+    detected = _on_picture(_ITEM_ORB.detect(frame, None), frame)
     found: list[cv2.KeyPoint] = []
     for levels, share in SCALE_BANDS:
         band = [k for k in detected if k.octave in levels]
@@ -171,7 +200,7 @@ def upload_features(luma: U8) -> tuple[LocalFeatures, U8]:
     mirrored descriptors, and its frame."""
     frame = upload_frame(luma)
     h, w = frame.shape[:2]
-    found = _spread(_UPLOAD_ORB.detect(frame, None), UPLOAD_KEYPOINTS, w, h)
+    found = _spread(_on_picture(_UPLOAD_ORB.detect(frame, None), frame), UPLOAD_KEYPOINTS, w, h)
     keypoints, descriptors = _UPLOAD_ORB.compute(frame, found)
     if descriptors is None or not keypoints:
         return _empty(frame), frame
@@ -190,10 +219,6 @@ def upload_features(luma: U8) -> tuple[LocalFeatures, U8]:
 
 CELL_GRID = 8
 """Cells a side of the grid of cell signatures: 64 cells a picture."""
-FLAT_RANGE = 4
-"""A pixel is flat when its 5x5 neighbourhood spans at most this many luma levels:
-what app chrome, banners, stickers and text backgrounds are made of, and
-photographs rarely are (JPEG's noise alone spans more)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,9 +251,7 @@ def cells(frame: U8) -> Cells:
     """The cell signatures and flat shares of a luma frame (an item's, or an
     upload's warped into an item's frame)."""
     h, w = frame.shape[:2]
-    kernel = np.ones((5, 5), np.uint8)
-    spread = cv2.subtract(cv2.dilate(frame, kernel), cv2.erode(frame, kernel))
-    flat = spread <= FLAT_RANGE
+    flat = flat_pixels(frame)
     signatures = np.zeros(CELL_GRID * CELL_GRID, np.uint64)
     shares = np.zeros(CELL_GRID * CELL_GRID, np.uint8)
     weights = np.uint64(1) << np.arange(63, dtype=np.uint64)

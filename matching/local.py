@@ -28,7 +28,7 @@ it; weaker evidence goes to review. Thresholds are in :class:`MatchPolicy`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -365,19 +365,3 @@ def search_index(
         if key not in best or candidate.sort_key() < best[key].sort_key():
             best[key] = candidate
     return sorted(best.values(), key=Candidate.sort_key)
-
-
-def search_local(
-    upload: LocalFeatures,
-    upload_frame: U8,
-    items: Mapping[int, ItemLocal],
-    policy: MatchPolicy,
-) -> dict[int, LocalMatch]:
-    """Every one of ``items`` found inside the upload (the candidates the index
-    proposed), with its evidence."""
-    found: dict[int, LocalMatch] = {}
-    for item_id, item in items.items():
-        match = verify(upload, upload_frame, item, policy)
-        if match is not None:
-            found[item_id] = match
-    return found
