@@ -113,6 +113,7 @@ class Tally:
     right: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     review: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     false: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    innocent_review: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     registered: int = 0
     uploads: int = 0
 
@@ -160,6 +161,8 @@ def run_part(
                             falses.append(f"{family} of {photo}: blocked with item {o.item}")
                     elif o.decision is Decision.REVIEW and own is not None:
                         tally.review[system] += 1
+                    elif o.decision is Decision.REVIEW:
+                        tally.innocent_review[system] += 1
     impostors: dict[str, Tally] = defaultdict(Tally)
     # Each scene pair is checked against its registered shot alone: the pairs
     # run both ways round, and the corpus holds one of the shots as a photo, so
@@ -228,6 +231,7 @@ def report(
                 total.right[s] += tally.right[s]
                 total.review[s] += tally.review[s]
                 total.false[s] += tally.false[s]
+                total.innocent_review[s] += tally.innocent_review[s]
     lines.append(
         "| **all** | "
         + " | ".join(f"**{pct(total.right[s], total.registered)}**" for s in SYSTEMS)
@@ -235,7 +239,12 @@ def report(
         + " / ".join(str(total.false[s]) for s in SYSTEMS)
         + " |"
     )
+    innocent = total.uploads - total.registered
     lines += [
+        "",
+        f"Reviews of the {innocent} edits of unregistered photos: "
+        + ", ".join(f"{s} {total.innocent_review[s]}" for s in SYSTEMS)
+        + ".",
         "",
         "Impostors (must never block): blocks / reviews of the impostor uploads.",
         "",
