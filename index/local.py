@@ -67,7 +67,7 @@ class Entry:
     """Each cell's share of flat pixels (0-255)."""
 
 
-MAX_VOTE_DISTANCE = 64
+MAX_VOTE_DISTANCE = 40
 """A query descriptor votes for a keypoint of its word only within this many bits
 (of 256): two descriptors share a word far more often than they are the same patch."""
 

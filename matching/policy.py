@@ -48,7 +48,7 @@ class MatchPolicy:
     local_block_shown: float = 0.3
     """Share of the item's own content that must lie inside the upload to block:
     an upload showing less (one tile of a registered collage) is sent to review."""
-    local_candidates: int = 8
+    local_candidates: int = 4
     """Items the descriptor index proposes per upload, verified best first."""
 
     def __post_init__(self) -> None:
