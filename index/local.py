@@ -134,7 +134,10 @@ class _Rows:
         start = self.size
         end = start + len(rows)
         if end > len(self.data):
-            grown = np.zeros((max(end, 2 * len(self.data)), *self.data.shape[1:]), self.data.dtype)
+            # A quarter more, not double: a loaded index is sized exactly, and the
+            # first registration after a load would otherwise double its memory.
+            capacity = max(end, len(self.data) + len(self.data) // 4 + 1024)
+            grown = np.zeros((capacity, *self.data.shape[1:]), self.data.dtype)
             grown[:start] = self.data[:start]
             self.data = grown
         self.data[start:end] = rows
