@@ -521,14 +521,18 @@ def http_bench(
             startup = wait_ready(base, proc, log)
             key = create_key(env)
             headers = {"Authorization": f"Bearer {key}"}
+            register_ms: list[float] = []
             with httpx.Client(base_url=base, timeout=60) as http:
                 for i, pixels in enumerate(registered):
+                    body = jpeg(pixels)
+                    started = time.perf_counter()
                     r = http.post(
                         "/register",
-                        files={"file": (f"item{i}.jpg", jpeg(pixels), "image/jpeg")},
+                        files={"file": (f"item{i}.jpg", body, "image/jpeg")},
                         data={"category": "ncii", "case_ref": f"bench-{i}"},
                         headers=headers,
                     )
+                    register_ms.append(1000 * (time.perf_counter() - started))
                     if r.status_code not in (200, 201):
                         raise SystemExit(f"register failed: {r.status_code} {r.text}")
                 # Every worker follows the change feed; give them a poll to catch up.
@@ -590,7 +594,9 @@ def http_bench(
             f"`hashwall serve --workers {workers}` (uvicorn, {kind}"
             + (f", environment {extra_env}" if extra_env else "")
             + f"), ready {startup:.1f} s after start; "
-            f"{len(registered)} photos registered (index sizes {sizes}); {len(uploads)} distinct "
+            f"{len(registered)} photos registered one at a time (`POST /register` of a 1-MP JPEG, "
+            f"one client: p50 {q(register_ms, 50):.1f} ms, p90 {q(register_ms, 90):.1f} ms, "
+            f"the first included; index sizes {sizes}); {len(uploads)} distinct "
             f"1-MP JPEG uploads (mean {mean_kb:.0f} KB): {len(registered)} registered photos x "
             f"{len(CHECK_EDITS)} edits ({', '.join(CHECK_EDITS)}) and {len(unregistered)} "
             f"unregistered photos as is and mirrored, in a seeded shuffled order; {warmup} "
