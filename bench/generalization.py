@@ -36,15 +36,14 @@ import numpy as np
 
 import matching
 from app.services.index_store import new_index
-from app.services.items import media_hashes
-from app.services.local_features import NewFeatures, entry_from
+from app.services.items import media_features, media_hashes
+from app.services.local_features import entry_from
 from app.settings import Settings
 from bench.corpus import load_corpus, split
 from bench.edits import Pixels
 from bench.families import FAMILIES, apply
 from bench.overlay_impostors import ImpostorPair, impostor_pairs, scene_pairs
 from hashing.decode import decode_image
-from hashing.features import cells, item_features, upload_features
 from hashing.hashers import pdq
 from hashing.pipeline import hash_image_bytes
 from hashing.types import HashValue
@@ -64,6 +63,10 @@ class Registry:
     """One part's registered items, in memory."""
 
     index: HashIndex = field(default_factory=new_index)
+    """Global hashes as registered without the local tier (with the crop and
+    rotation variants): the "global" system."""
+    served: HashIndex = field(default_factory=new_index)
+    """Global hashes as registered with it (no variants): the service's."""
     local: LocalIndex = field(default_factory=lambda: LocalIndex(Vocabulary.bundled()))
     pdq: dict[int, HashValue] = field(default_factory=dict)
     facts: dict[int, ItemFacts] = field(default_factory=dict)
@@ -72,9 +75,11 @@ class Registry:
         hashes = hash_image_bytes(data, variants=True)
         for new in media_hashes(hashes):
             self.index.add(new.value.signal.value, new.value.value, item)
-        luma = decode_image(data, gray=True).pixels
-        features, frame = item_features(luma)
-        self.local.add(item, entry_from(NewFeatures(features, cells(frame))))
+        hashes = hash_image_bytes(data, local=True, item=True)
+        for new in media_hashes(hashes):
+            self.served.add(new.value.signal.value, new.value.value, item)
+        for features in media_features(hashes):
+            self.local.add(item, entry_from(features))
         self.pdq[item] = pdq(decode_image(data).pixels)[0]
         self.facts[item] = ItemFacts("other", hashes.quality, clip=False)
 
@@ -99,8 +104,11 @@ def decide_three(data: bytes, registry: Registry, policy: MatchPolicy) -> dict[s
     out["global"] = Outcome(
         verdict.decision, verdict.candidates[0].item_id if verdict.candidates else None
     )
-    features, frame = upload_features(decode_image(data, gray=True).pixels)
-    local = search_index(registry.local, features, frame, policy)
+    query = image_query(hash_image_bytes(data, local=True))
+    if query.local is None or query.frame is None:
+        raise ValueError("the upload's local features were not made")
+    found = search(registry.served, query, policy)
+    local = search_index(registry.local, query.local, query.frame, policy)
     verdict = matching.decide(matching.combine(found, local, policy), registry.facts, policy)
     out["global + local"] = Outcome(
         verdict.decision, verdict.candidates[0].item_id if verdict.candidates else None

@@ -1,7 +1,12 @@
-"""Matching quality: what Hashwall decides for 30 re-upload edits of real photos.
+"""Matching quality of the global hashes: what Hashwall decides for 30 re-upload
+edits of real photos with its global tier alone, as a deployment with the local
+tier off (``HASHWALL_LOCAL_FEATURES=false``, or a category in
+``LOCAL_FEATURES_OFF``) registers and checks. ``bench.generalization`` measures
+the service with both tiers.
 
 Every other photo of a folder (sorted by name) is registered into an in-memory
-index as ``POST /register`` stores it: the SHA-256 of the file and the ``original``
+index as ``POST /register`` stores it without local features: the SHA-256 of the
+file, the crop and rotation variants, and the ``original``
 orientation of every PDQ and pHash the service hashes (the entries of
 ``image_query`` whose transform is ``original``: one PDQ and one pHash per view of
 the image), with the photo's PDQ quality. Every edit in :data:`bench.edits.EDITS`
@@ -164,7 +169,8 @@ def searched(hashes: ImageHashes, signal: Signal) -> list[HashValue]:
 
 
 def stored(hashes: ImageHashes) -> list[HashValue]:
-    """What ``POST /register`` stores for media (``app.services.items.media_hashes``)."""
+    """What ``POST /register`` stores for media without local features
+    (``app.services.items.media_hashes``)."""
     out: list[HashValue] = []
     for new in media_hashes(hashes):
         if new.value not in out:
@@ -181,8 +187,8 @@ def register(index: HashIndex, item: int, values: Sequence[HashValue]) -> None:
 def decide(
     index: HashIndex, hashes: ImageHashes, quality: dict[int, int | None], settings: Settings
 ) -> tuple[Decision, list[Candidate]]:
-    """What ``app.services.checks.check`` decides, without the database: every
-    registered item (``quality``) is active."""
+    """What ``app.services.checks.check`` decides with the global tier alone,
+    without the database: every registered item (``quality``) is active."""
     policy = settings.match_policy()
     facts = {item: ItemFacts("other", q, clip=False) for item, q in quality.items()}
     verdict = matching.decide(search(index, image_query(hashes), policy), facts, policy)

@@ -108,7 +108,7 @@ def local_index(uploads: Sequence[bytes]) -> LocalIndex:
     """A local-feature index of ``uploads`` registered as ``/register`` stores them."""
     index = LocalIndex(Vocabulary.bundled())
     for key, data in enumerate(uploads):
-        hashed = hash_image_bytes(data, variants=True, local=True)
+        hashed = hash_image_bytes(data, local=True, item=True)
         if hashed.local is not None and hashed.cells is not None:
             index.add(key, entry_from(NewFeatures(hashed.local, hashed.cells)))
     return index

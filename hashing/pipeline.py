@@ -212,10 +212,11 @@ def hash_image_bytes(
     *,
     variants: bool = False,
     local: bool = False,
+    item: bool = False,
 ) -> ImageHashes:
     """Decode and hash an uploaded still image; ``variants`` adds the crop and
-    rotation hashes a registration stores; ``local`` adds local features, an
-    item's (with its cells) when ``variants`` is set, else an upload's (with its
+    rotation hashes a registration may store; ``local`` adds local features, an
+    item's (with its cells) when ``item`` is set, else an upload's (with its
     frame).
 
     Raises :class:`hashing.decode.DecodeError` for anything that is not a
@@ -226,7 +227,7 @@ def hash_image_bytes(
     features: LocalFeatures | None = None
     cell_signatures: Cells | None = None
     frame: npt.NDArray[np.uint8] | None = None
-    if local and variants:
+    if local and item:
         features, item_frame = item_features(decoded.pixels)
         cell_signatures = cells(item_frame)
     elif local:

@@ -84,7 +84,7 @@ def _check_upload(
     request: Request, state: AppState, principal: Principal, file: BinaryIO, upload_ref: str | None
 ) -> CheckResult:
     started = time.perf_counter()
-    hashed = hash_upload(file, state, register=False)
+    hashed = hash_upload(file, state, register=False, keypoints=state.index.local is not None)
     query = image_query(hashed) if isinstance(hashed, ImageHashes) else clip_query(hashed)
     with state.sessions() as session:
         verdict, categories = check(

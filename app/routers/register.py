@@ -103,8 +103,6 @@ def _register(
     duration: float | None = None,
     keyframes: int | None = None,
 ) -> tuple[Item, bool]:
-    if category in state.settings.local_features_off:
-        features = None  # this deployment keeps no keypoints of this category
     with state.register_lock:
         duplicate = find_duplicate(session, state.index, query, state.policy)
         if duplicate is not None:
@@ -157,7 +155,9 @@ def _register_media(
     case_ref: str | None,
     note: str | None,
 ) -> tuple[Item, bool, ClipInfo | None]:
-    hashed = hash_upload(file, state, register=True)
+    # A deployment may keep no keypoints of a category (LOCAL_FEATURES_OFF).
+    keypoints = state.index.local is not None and category not in state.settings.local_features_off
+    hashed = hash_upload(file, state, register=True, keypoints=keypoints)
     require_usable(hashed, state.settings.pdq_min_quality)
     if isinstance(hashed, ImageHashes):
         item, duplicate = _register(

@@ -32,11 +32,15 @@ SPOOL_PREFIX = "upload-"
 _CHUNK = 1 << 20
 
 
-def hash_upload(file: BinaryIO, state: AppState, *, register: bool) -> ImageHashes | ClipHashes:
+def hash_upload(
+    file: BinaryIO, state: AppState, *, register: bool, keypoints: bool
+) -> ImageHashes | ClipHashes:
     """Hash an upload: a still, an animated image, or a video. A registration
-    (``register``) adds a still's crop and rotation variants and samples a clip's
-    keyframes more densely; a still also gets local features when the index has
-    a local tier (an item's to store, or an upload's to search).
+    (``register``) samples a clip's keyframes more densely. A still gets local
+    features with ``keypoints`` (an item's to store, or an upload's to search);
+    a still registered without them gets the crop and rotation variants instead,
+    the global hashes' fixed grid of what the local tier finds at any crop and
+    angle (docs/benchmarks.md, section 1b).
 
     Raises :class:`hashing.decode.DecodeError` for media Hashwall will not
     decode, and :class:`ApiError` 413 for an image over ``max_image_bytes``.
@@ -55,7 +59,7 @@ def hash_upload(file: BinaryIO, state: AppState, *, register: bool) -> ImageHash
     if is_animated(data):
         return hash_animation(data, sha256(data), limits)
     return hash_image_bytes(
-        data, state.limits, variants=register, local=state.index.local is not None
+        data, state.limits, variants=register and not keypoints, local=keypoints, item=register
     )
 
 

@@ -139,16 +139,30 @@ def test_a_registration_reaches_the_other_process_through_the_feed(
         assert decision == "block"
 
 
+def pdq_hashes(client: TestClient, key: str, item: int) -> int:
+    response = client.get(f"/items/{item}", headers=bearer(key))
+    assert response.status_code == 200, response.text
+    return len(response.json()["hashes"]["pdq"])
+
+
 def test_a_category_can_keep_no_local_features(
     settings: Settings, api_keys: dict[str, str]
 ) -> None:
     kept_out = settings.model_copy(update={"local_features_off": ["csam"]})
+    staff = api_keys["trust_safety"]
     with TestClient(create_app(kept_out)) as client:
-        register(client, api_keys["trust_safety"], PHOTO.read_bytes(), category="csam")
+        kept = register(client, staff, PHOTO.read_bytes(), category="csam")
         assert check(client, api_keys["platform"], edit("rotate_12"))["decision"] == "allow"
+        # Without keypoints the item keeps the global tier's crop and rotation
+        # variants; an item with them (another photo, another category) does not.
+        assert pdq_hashes(client, staff, kept) > 20
+        other = register(client, staff, PHOTOS[9].read_bytes(), category="ncii")
+        assert pdq_hashes(client, staff, other) < 10
     engine = db.make_engine(settings)
     with db.make_sessionmaker(engine)() as session:
-        assert session.scalar(select(func.count()).select_from(ItemFeatures)) == 0
+        rows = select(func.count()).select_from(ItemFeatures)
+        assert session.scalar(rows.where(ItemFeatures.item_id == kept)) == 0
+        assert session.scalar(rows.where(ItemFeatures.item_id == other)) == 1
     engine.dispose()
 
 

@@ -1,12 +1,17 @@
 """A 10% crop, 20% padding, a mirror, a 5-degree rotation and a screenshot of a
-registered photo are blocked through the API, and 50 unrelated photos are not."""
+registered photo are blocked through the API, and 50 unrelated photos are not:
+with the local tier (the default), and with it off, when registration stores the
+global tier's crop and rotation variants instead."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 
+from app.main import create_app
+from app.settings import Settings
 from bench import edits
 from tests.conftest import PHOTOS, bearer
 
@@ -25,9 +30,17 @@ EDITS: dict[str, Callable[[edits.Pixels], bytes]] = {
 }
 
 
+@pytest.mark.parametrize("local_features", [True, False], ids=["local", "global-only"])
 def test_crops_and_small_rotations_are_blocked_and_unrelated_photos_allowed(
-    client: TestClient, api_keys: dict[str, str]
+    settings: Settings, api_keys: dict[str, str], local_features: bool
 ) -> None:
+    with TestClient(
+        create_app(settings.model_copy(update={"local_features": local_features}))
+    ) as client:
+        check_edits(client, api_keys, local_features)
+
+
+def check_edits(client: TestClient, api_keys: dict[str, str], local_features: bool) -> None:
     staff, platform = bearer(api_keys["trust_safety"]), bearer(api_keys["platform"])
     ids = {}
     for path in REGISTERED:
@@ -37,7 +50,9 @@ def test_crops_and_small_rotations_are_blocked_and_unrelated_photos_allowed(
             data={"category": "ncii"},
             headers=staff,
         ).json()
-        assert len(body["hashes"]["pdq"]) >= 25  # views plus 24 variants
+        pdq = len(body["hashes"]["pdq"])
+        # Views plus 24 variants without local features; views and bands with them.
+        assert pdq < 10 if local_features else pdq >= 25
         ids[path] = body["item_id"]
     for path in REGISTERED:
         pixels = edits.load_rgb(str(path))
