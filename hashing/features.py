@@ -48,7 +48,9 @@ DESCRIPTOR_BYTES = 32
 
 ITEM_SIDE = 420
 """Long side, in pixels, of the frame an item's keypoints are found in."""
-ITEM_KEYPOINTS = 96
+ITEM_KEYPOINTS = 128
+"""Enough that a quarter of an item (a collage tile, a half crop) still holds the
+keypoints a block needs (docs/benchmarks.md, section 1b, measured 96 against 128)."""
 ITEM_LEVELS = 8
 SCALE_BANDS = (((0, 1, 2), 0.42), ((3, 4), 0.33), ((5, 6, 7), 0.25))
 """An item's keypoints are drawn from fine, middle and coarse pyramid levels in
