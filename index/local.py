@@ -380,17 +380,6 @@ class LocalIndex:
     def memory_bytes(self) -> int:
         """Bytes of the arrays the index holds (allocated, not only used)."""
         with self._lock:
-            arrays = [
-                self._xy,
-                self._descriptors,
-                self._words,
-                self._start,
-                self._count,
-                self._size,
-                self._signatures,
-                self._flat,
-                self._alive,
-                self._keys,
-            ]
-            total = sum(a.data.nbytes for a in arrays) + self._holders.nbytes
-            return total + sum(a.nbytes for a in (*self._bulk, *self._recent))
+            rows: int = sum(int(getattr(self, name).data.nbytes) for name in self._ARRAYS)
+            postings = sum(a.nbytes for a in (*self._bulk, *self._recent))
+            return rows + postings + self._holders.nbytes

@@ -40,6 +40,7 @@ from hashing.transforms import Transform
 from hashing.types import u8
 from index.bits import nearest_two
 from index.local import LocalIndex
+from matching.decide import best_per_item
 from matching.policy import MatchPolicy
 from matching.rules import Strength
 from matching.types import Candidate, Coverage, Decision, Evidence
@@ -344,7 +345,7 @@ def search_index(
         query = np.concatenate([query, upload.mirrored])
     both = sides(upload, frame)
     found = index.candidates(query, policy.local_candidates, mirrored_from=len(upload))
-    best: dict[int, Candidate] = {}
+    verified: list[Candidate] = []
     for key, slot, score, mirrored in found:
         if score < WEAK_VOTES * found[0].score:
             break  # ranked: the rest are weaker still
@@ -359,9 +360,6 @@ def search_index(
         shares = (1 - mirrored, mirrored)
         tries = [side for side in both if shares[side.mirrored] >= SIDE_VOTES]
         match = verify_sides(upload, tries, item, policy)
-        if match is None:
-            continue
-        candidate = as_candidate(key, match)
-        if key not in best or candidate.sort_key() < best[key].sort_key():
-            best[key] = candidate
-    return sorted(best.values(), key=Candidate.sort_key)
+        if match is not None:
+            verified.append(as_candidate(key, match))
+    return best_per_item(verified)

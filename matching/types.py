@@ -8,7 +8,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from hashing.transforms import Transform
-from hashing.types import Signal
 
 if TYPE_CHECKING:
     from matching.local import LocalMatch
@@ -39,10 +38,6 @@ class Evidence(StrEnum):
     PHASH = "phash"
     LOCAL = "local"
     """The item found inside the upload by its keypoints (:mod:`matching.local`)."""
-
-    @classmethod
-    def of(cls, signal: Signal) -> Evidence:
-        return cls(signal.value)
 
     @property
     def perceptual(self) -> bool:

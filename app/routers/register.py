@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -99,7 +100,7 @@ def _register(
     case_ref: str | None,
     note: str | None,
     quality: int | None,
-    features: list[NewFeatures] | None = None,
+    features: Sequence[NewFeatures] = (),
     duration: float | None = None,
     keyframes: int | None = None,
 ) -> tuple[Item, bool]:
@@ -117,7 +118,7 @@ def _register(
             note=note,
             quality=quality,
             hashes=new_hashes,
-            features=features or (),
+            features=features,
             duration=duration,
             keyframes=keyframes,
             now=state.clock(),
