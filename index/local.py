@@ -5,21 +5,32 @@ An upload's descriptors are quantized to visual words (:mod:`index.vocabulary`);
 every item holding one of those words gets a vote weighted by the word's
 rarity (``log(items / items holding it)``: a word of text or app chrome that
 thousands of items hold says little), and the best-voted items are the
-candidates that :mod:`matching.local` verifies geometrically. The index also
-keeps each item's keypoints (positions and descriptors) and cell signatures,
-so verification needs no database.
+candidates that :mod:`matching.local` verifies geometrically.
 
-Postings are word-major flat arrays (CSR): the bulk built at load, plus a small
-second CSR of the items added since, folded in when it grows; a removed item is
-marked dead and skipped until the next fold. The index knows items by integer
-key and arrays of numbers; it imports nothing of the hashing package.
+The index is two stores. The **postings** (what a vote reads, kept in memory):
+for each keypoint, its entry's slot and the first 64 bits of its descriptor, in
+word-major flat arrays (CSR). Within a word, postings are split into buckets by
+the low bits of those 64 (more bits as the index grows), and a query descriptor
+reads only the buckets within :data:`PROBE_RADIUS` bits of its own: a large
+index's vote reads a small share of each word's postings. The bulk is built at
+load, beside a small second CSR of the items added since, folded in when it
+grows; a removed item is marked dead and skipped until the next fold. The
+**entries** (what verification reads: keypoint positions, whole descriptors,
+cell signatures) are read for the few candidates of a search only, so an index
+loaded from a snapshot maps them from its files instead of reading them into
+memory, and the workers of one server share them through the page cache.
+
+The index knows items by integer key and arrays of numbers; it imports nothing
+of the hashing package.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -31,14 +42,27 @@ from index.bits import popcount as _popcount
 from index.vocabulary import Vocabulary, as_words
 
 U8 = npt.NDArray[np.uint8]
-U16 = npt.NDArray[np.uint16]
 I32 = npt.NDArray[np.int32]
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 F32 = npt.NDArray[np.float32]
+Csr = tuple[I64, I32, U64]
+"""Postings: each key's start (a key is ``word << bucket_bits | bucket``), then
+the slot and the 64-bit signature of every posting."""
 
 FOLD_POSTINGS = 200_000
 """Postings of added items kept apart before they are folded into the bulk."""
+
+MAX_VOTE_DISTANCE = 12
+"""A query descriptor votes for a keypoint of its word only when their first 64
+bits differ in at most this many: two descriptors share a word far more often
+than they are the same patch."""
+
+MAX_BUCKET_BITS = 8
+PROBE_RADIUS = 2
+"""A query reads the buckets whose bits differ from its own in at most this many."""
+POSTINGS_PER_BUCKET = 8
+"""Bucket bits grow until a word's buckets hold about this many postings each."""
 
 
 class Found(NamedTuple):
@@ -65,21 +89,37 @@ class Entry:
     """The item's cell signatures (one per cell of its grid)."""
     flat: U8
     """Each cell's share of flat pixels (0-255)."""
+    at: float | None = None
+    """Seconds into the clip of a keyframe's entry; None for a still."""
 
 
-MAX_VOTE_DISTANCE = 40
-"""A query descriptor votes for a keypoint of its word only within this many bits
-(of 256): two descriptors share a word far more often than they are the same patch."""
+def bucket_bits(postings: int, vocabulary_size: int) -> int:
+    """Bucket bits for a bulk of ``postings``: none while words are short."""
+    per_word = postings / max(1, vocabulary_size)
+    bits = 0
+    while bits < MAX_BUCKET_BITS and per_word >= POSTINGS_PER_BUCKET * (2 << bits):
+        bits += 1
+    return bits
+
+
+@cache
+def _probes(bits: int) -> I64:
+    """Every ``bits``-bit mask of at most :data:`PROBE_RADIUS` set bits."""
+    masks = [0]
+    for r in range(1, min(PROBE_RADIUS, bits) + 1):
+        masks += [sum(1 << b for b in chosen) for chosen in itertools.combinations(range(bits), r)]
+    return np.array(masks, np.int64)
 
 
 @njit(nogil=True, cache=True)
 def _vote(
-    query: U64,
+    signatures: U64,
     words: I32,
+    bits: int,
+    probes: I64,
     starts: I64,
-    keypoints: I32,
-    descriptors: U64,
-    slot_of: I32,
+    slots: I32,
+    posted: U64,
     alive: npt.NDArray[np.bool_],
     weights: F32,
     scores: F32,
@@ -88,65 +128,109 @@ def _vote(
     touched: I32,
     count: int,
 ) -> int:
-    """For each query descriptor, add its word's weight to every live item
-    holding a keypoint of that word within :data:`MAX_VOTE_DISTANCE` bits (and
-    to ``mirrored_scores`` too for descriptors from ``mirrored_from`` on);
-    returns the new number of touched items (listed in ``touched``)."""
+    """For each query signature, add its word's weight to every live entry
+    holding a posting of that word within :data:`MAX_VOTE_DISTANCE` bits (and
+    to ``mirrored_scores`` too for signatures from ``mirrored_from`` on);
+    returns the new number of touched entries (listed in ``touched``)."""
+    mask = (1 << bits) - 1
     for i in range(words.shape[0]):
         w = words[i]
-        for p in range(starts[w], starts[w + 1]):
-            k = keypoints[p]
-            s = slot_of[k]
-            if not alive[s]:
-                continue
-            d = 0
-            for j in range(4):
-                d += _popcount(query[i, j] ^ descriptors[k, j])  # type: ignore[call-arg]
-            if d > MAX_VOTE_DISTANCE:
-                continue
-            if scores[s] == 0.0:
-                touched[count] = s
-                count += 1
-            scores[s] += weights[w]
-            if i >= mirrored_from:
-                mirrored_scores[s] += weights[w]
+        sig = signatures[i]
+        own = np.int64(sig & np.uint64(mask))
+        for probe in probes:
+            key = (np.int64(w) << bits) | (own ^ probe)
+            for p in range(starts[key], starts[key + 1]):
+                s = slots[p]
+                if not alive[s]:
+                    continue
+                if _popcount(sig ^ posted[p]) > MAX_VOTE_DISTANCE:  # type: ignore[call-arg]
+                    continue
+                if scores[s] == 0.0:
+                    touched[count] = s
+                    count += 1
+                scores[s] += weights[w]
+                if i >= mirrored_from:
+                    mirrored_scores[s] += weights[w]
     return count
 
 
-def _csr(words: I32, keypoints: I32, vocabulary_size: int) -> tuple[I64, I32]:
-    """Postings sorted by word: the start of each word's run, and the keypoints."""
-    order = np.argsort(words, kind="stable")
-    counts = np.bincount(words, minlength=vocabulary_size)
-    starts = np.zeros(vocabulary_size + 1, np.int64)
-    np.cumsum(counts, out=starts[1:])
-    return starts, np.ascontiguousarray(keypoints[order], dtype=np.int32)
+def build_postings(words: I32, slots: I32, signatures: U64, vocabulary_size: int, bits: int) -> Csr:
+    """Postings sorted by key (word, then bucket): each key's start, then the
+    slot and signature of each posting."""
+    keys = (words.astype(np.int64) << bits) | (signatures & np.uint64((1 << bits) - 1)).astype(
+        np.int64
+    )
+    order = np.argsort(keys, kind="stable")
+    starts = np.zeros((vocabulary_size << bits) + 1, np.int64)
+    np.cumsum(np.bincount(keys, minlength=vocabulary_size << bits), out=starts[1:])
+    return (
+        starts,
+        np.ascontiguousarray(slots[order], dtype=np.int32),
+        np.ascontiguousarray(signatures[order], dtype=np.uint64),
+    )
+
+
+def _empty_csr(vocabulary_size: int) -> Csr:
+    return (np.zeros(vocabulary_size + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.uint64))
 
 
 class _Rows:
-    """A growable array of rows: appends amortised by doubling, rows read as views."""
+    """A growable array of rows: a base read from a snapshot (memory-mapped when
+    asked), then rows appended in memory, growing a quarter at a time."""
 
     def __init__(self, shape: tuple[int, ...], dtype: type[np.generic]) -> None:
-        self.data = np.zeros((1024, *shape), dtype)
-        self.size = 0
+        self.base: npt.NDArray[np.generic] = np.zeros((0, *shape), dtype)
+        self.tail: npt.NDArray[np.generic] = np.zeros((1024, *shape), dtype)
+        self.appended = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.base) + self.appended
 
     def append(self, rows: npt.NDArray[np.generic]) -> int:
         """Append ``rows``; returns where they start."""
-        start = self.size
+        start = self.appended
         end = start + len(rows)
-        if end > len(self.data):
-            # A quarter more, not double: a loaded index is sized exactly, and the
-            # first registration after a load would otherwise double its memory.
-            capacity = max(end, len(self.data) + len(self.data) // 4 + 1024)
-            grown = np.zeros((capacity, *self.data.shape[1:]), self.data.dtype)
-            grown[:start] = self.data[:start]
-            self.data = grown
-        self.data[start:end] = rows
-        self.size = end
-        return start
+        if end > len(self.tail):
+            capacity = max(end, len(self.tail) + len(self.tail) // 4 + 1024)
+            grown = np.zeros((capacity, *self.tail.shape[1:]), self.tail.dtype)
+            grown[:start] = self.tail[:start]
+            self.tail = grown
+        self.tail[start:end] = rows
+        self.appended = end
+        return len(self.base) + start
 
-    @property
-    def rows(self) -> npt.NDArray[np.generic]:
-        return self.data[: self.size]
+    def read(self, start: int, count: int = 1) -> npt.NDArray[np.generic]:
+        """Rows ``start`` to ``start + count`` (a copy; an entry's rows are never
+        split between the base and the appended rows)."""
+        base = len(self.base)
+        if start >= base:
+            return self.tail[start - base : start - base + count].copy()
+        return np.array(self.base[start : start + count])
+
+    def load(self, values: npt.NDArray[np.generic]) -> None:
+        self.base = values
+        self.tail = np.zeros((1024, *values.shape[1:]), values.dtype)
+        self.appended = 0
+
+    def save(self, path: Path) -> None:
+        """Write every row as one ``.npy`` file, a block at a time."""
+        out = np.lib.format.open_memmap(
+            path, mode="w+", dtype=self.tail.dtype, shape=(self.size, *self.tail.shape[1:])
+        )
+        base, block = len(self.base), 1 << 20
+        for start in range(0, base, block):
+            out[start : min(base, start + block)] = self.base[start : start + block]
+        out[base:] = self.tail[: self.appended]
+        out.flush()
+        del out
+
+    def resident_bytes(self) -> int:
+        base = 0 if isinstance(self.base, np.memmap) else int(self.base.nbytes)
+        return base + int(self.tail.nbytes)
+
+    def mapped_bytes(self) -> int:
+        return int(self.base.nbytes) if isinstance(self.base, np.memmap) else 0
 
 
 class LocalIndex:
@@ -160,33 +244,40 @@ class LocalIndex:
         self.vocabulary = vocabulary
         self.fold_postings = fold_postings
         self._lock = threading.Lock()
-        # Per keypoint.
+        # Entries: per keypoint, then per slot (an item's still, or a keyframe).
         self._xy = _Rows((2,), np.float32)
         self._descriptors = _Rows((4,), np.uint64)
-        self._words = _Rows((), np.int32)
-        self._slot_of_keypoint = _Rows((), np.int32)
-        # Per slot (an item, live or removed).
         self._start = _Rows((), np.int64)
         self._count = _Rows((), np.int32)
         self._size = _Rows((2,), np.int32)
         self._signatures = _Rows((cells,), np.uint64)
         self._flat = _Rows((cells,), np.uint8)
-        self._alive = _Rows((), np.bool_)
-        self._keys = _Rows((), np.int64)
+        self._at = _Rows((), np.float64)
+        # Per slot, read by every vote or changed by removals: always in memory.
+        self._alive = np.zeros(0, np.bool_)
+        self._keys = np.zeros(0, np.int64)
+        self._slots = 0
         self._slots_of: dict[int, list[int]] = {}
         """An item's slots: one for a still, one per keyframe of a clip."""
         self._holders = np.zeros(vocabulary.size, np.int64)
-        """Live items holding each word: the rarity weights."""
-        empty = (np.zeros(vocabulary.size + 1, np.int64), np.zeros(0, np.int32))
-        self._bulk = empty
-        self._recent = empty
-        self._recent_words: list[I32] = []
-        self._recent_slots: list[I32] = []
+        """Live entries holding each word: the rarity weights."""
+        self._bulk = _empty_csr(vocabulary.size)
+        self._bulk_bits = 0
+        self._recent = _empty_csr(vocabulary.size)
+        self._recent_parts: list[tuple[I32, I32, U64]] = []
         self._recent_count = 0
 
     def __len__(self) -> int:
         """Items indexed (an item may hold several entries)."""
         return len(self._slots_of)
+
+    def _grow_slots(self, slot: int) -> None:
+        if slot >= len(self._alive):
+            capacity = max(1024, len(self._alive) + len(self._alive) // 4 + 1)
+            self._alive = np.concatenate([self._alive, np.zeros(capacity - len(self._alive), bool)])
+            self._keys = np.concatenate(
+                [self._keys, np.zeros(capacity - len(self._keys), np.int64)]
+            )
 
     def add(self, key: int, entry: Entry, words: I32 | None = None) -> None:
         """Index one entry of item ``key`` (a still, or a keyframe of a clip);
@@ -194,33 +285,34 @@ class LocalIndex:
         if words is None:
             words = self.vocabulary.words(entry.descriptors)
         words = np.asarray(words, np.int32)
-        unique = np.unique(words)
+        codes = as_words(entry.descriptors)
         with self._lock:
-            slot = self._alive.size
+            slot = self._slots
+            self._grow_slots(slot)
             start = self._xy.append(np.asarray(entry.xy, np.float32))
-            self._descriptors.append(as_words(entry.descriptors))
-            self._words.append(words)
-            self._slot_of_keypoint.append(np.full(len(words), slot, np.int32))
+            self._descriptors.append(codes)
             self._start.append(np.array([start]))
             self._count.append(np.array([len(entry.xy)]))
             self._size.append(np.array([[entry.width, entry.height]]))
             self._signatures.append(entry.signatures[None, :])
             self._flat.append(entry.flat[None, :])
-            self._alive.append(np.array([True]))
-            self._keys.append(np.array([key]))
+            self._at.append(np.array([np.nan if entry.at is None else entry.at]))
+            self._alive[slot] = True
+            self._keys[slot] = key
+            self._slots += 1
             self._slots_of.setdefault(key, []).append(slot)
-            self._holders[unique] += 1
-            self._recent_words.append(words)
-            self._recent_slots.append(np.arange(start, start + len(words), dtype=np.int32))
+            self._holders[np.unique(words)] += 1
+            self._recent_parts.append(
+                (words, np.full(len(words), slot, np.int32), codes[:, 0].copy())
+            )
             self._recent_count += len(words)
             if self._recent_count >= self.fold_postings:
                 self._fold()
             else:
-                self._recent = _csr(
-                    np.concatenate(self._recent_words),
-                    np.concatenate(self._recent_slots),
-                    self.vocabulary.size,
+                words, slots, signatures = (
+                    np.concatenate(part) for part in zip(*self._recent_parts, strict=True)
                 )
+                self._recent = build_postings(words, slots, signatures, self.vocabulary.size, 0)
 
     def remove(self, key: int) -> None:
         with self._lock:
@@ -235,22 +327,29 @@ class LocalIndex:
 
     def _remove(self, key: int) -> None:
         for slot in self._slots_of.pop(key, []):
-            start, count = int(self._start.data[slot]), int(self._count.data[slot])
-            self._holders[np.unique(self._words.data[start : start + count])] -= 1
-            self._alive.data[slot] = False
+            start, count = int(self._start.read(slot)[0]), int(self._count.read(slot)[0])
+            codes = self._descriptors.read(start, count)
+            words = self.vocabulary.words(np.ascontiguousarray(codes).view(np.uint8))
+            self._holders[np.unique(words)] -= 1
+            self._alive[slot] = False
 
     def _fold(self) -> None:
         """Fold the recent postings into the bulk, dropping removed items'."""
-        bulk_starts, bulk_slots = self._bulk
-        bulk_words = np.repeat(
-            np.arange(self.vocabulary.size, dtype=np.int32), np.diff(bulk_starts)
+        starts, slots, signatures = self._bulk
+        words = (
+            np.repeat(np.arange(len(starts) - 1, dtype=np.int64), np.diff(starts))
+            >> self._bulk_bits
+        ).astype(np.int32)
+        parts = [(words, slots, signatures), *self._recent_parts]
+        words, slots, signatures = (np.concatenate(part) for part in zip(*parts, strict=True))
+        keep = self._alive[slots]
+        bits = bucket_bits(int(keep.sum()), self.vocabulary.size)
+        self._bulk = build_postings(
+            words[keep], slots[keep], signatures[keep], self.vocabulary.size, bits
         )
-        words = np.concatenate([bulk_words, *self._recent_words])
-        keypoints = np.concatenate([bulk_slots, *self._recent_slots])
-        keep = self._alive.rows[self._slot_of_keypoint.rows[keypoints]]
-        self._bulk = _csr(words[keep], keypoints[keep], self.vocabulary.size)
-        self._recent_words, self._recent_slots, self._recent_count = [], [], 0
-        self._recent = (np.zeros(self.vocabulary.size + 1, np.int64), np.zeros(0, np.int32))
+        self._bulk_bits = bits
+        self._recent_parts, self._recent_count = [], 0
+        self._recent = _empty_csr(self.vocabulary.size)
 
     def candidates(
         self, descriptors: U8, limit: int, mirrored_from: int | None = None
@@ -263,26 +362,31 @@ class LocalIndex:
         if not len(descriptors) or limit <= 0:
             return []
         words = self.vocabulary.words(descriptors)
-        query = as_words(descriptors)
+        signatures = np.ascontiguousarray(as_words(descriptors)[:, 0])
         with self._lock:
-            live = int(self._alive.rows.sum())
+            slots = self._slots
+            alive = self._alive[:slots]
+            live = int(alive.sum())
             if not live:
                 return []
             weights = np.log(1 + live / np.maximum(self._holders, 1)).astype(np.float32)
-            alive = np.asarray(self._alive.rows, np.bool_)
-            scores = np.zeros(len(alive), np.float32)
-            mirrored = np.zeros(len(alive), np.float32)
-            touched = np.zeros(len(alive), np.int32)
+            scores = np.zeros(slots, np.float32)
+            mirrored = np.zeros(slots, np.float32)
+            touched = np.zeros(slots, np.int32)
             count = 0
             split = len(descriptors) if mirrored_from is None else mirrored_from
-            for starts, keypoints in (self._bulk, self._recent):
+            for (starts, posted_slots, posted), bits in (
+                (self._bulk, self._bulk_bits),
+                (self._recent, 0),
+            ):
                 count = _vote(
-                    query,
+                    signatures,
                     words,
+                    bits,
+                    _probes(bits),
                     starts,
-                    keypoints,
-                    self._descriptors.data,
-                    self._slot_of_keypoint.data,
+                    posted_slots,
+                    posted,
                     alive,
                     weights,
                     scores,
@@ -297,7 +401,7 @@ class LocalIndex:
             ranked = hit[np.argsort(-scores[hit], kind="stable")]
             return [
                 Found(
-                    int(self._keys.data[s]),
+                    int(self._keys[s]),
                     int(s),
                     float(scores[s]),
                     float(mirrored[s] / scores[s]),
@@ -308,78 +412,103 @@ class LocalIndex:
     def entry(self, slot: int) -> Entry | None:
         """The keypoints and cells of an entry (a copy); None once removed."""
         with self._lock:
-            if slot >= self._alive.size or not self._alive.data[slot]:
+            if slot >= self._slots or not self._alive[slot]:
                 return None
-            start, count = int(self._start.data[slot]), int(self._count.data[slot])
-            width, height = (int(v) for v in self._size.data[slot])
+            start, count = int(self._start.read(slot)[0]), int(self._count.read(slot)[0])
+            width, height = (int(v) for v in self._size.read(slot)[0])
+            at = float(self._at.read(slot)[0])
             return Entry(
-                self._xy.data[start : start + count].copy(),
-                self._descriptors.data[start : start + count].view(np.uint8).copy(),
+                self._xy.read(start, count).astype(np.float32, copy=False),
+                np.ascontiguousarray(self._descriptors.read(start, count)).view(np.uint8),
                 width,
                 height,
-                self._signatures.data[slot].copy(),
-                self._flat.data[slot].copy(),
+                self._signatures.read(slot)[0].astype(np.uint64, copy=False),
+                self._flat.read(slot)[0].astype(np.uint8, copy=False),
+                None if np.isnan(at) else at,
             )
 
     def slots(self, key: int) -> list[int]:
         with self._lock:
             return list(self._slots_of.get(key, []))
 
-    _ARRAYS = (
-        "_xy",
-        "_descriptors",
-        "_words",
-        "_slot_of_keypoint",
-        "_start",
-        "_count",
-        "_size",
-        "_signatures",
-        "_flat",
-        "_alive",
-        "_keys",
-    )
+    def times(self, key: int) -> dict[int, float | None]:
+        """Each live entry of item ``key`` by slot, with its time into the clip."""
+        with self._lock:
+            slots = self._slots_of.get(key, [])
+            at = [float(self._at.read(slot)[0]) for slot in slots]
+            return {slot: None if np.isnan(t) else t for slot, t in zip(slots, at, strict=True)}
+
+    _ENTRIES = ("_xy", "_descriptors", "_start", "_count", "_size", "_signatures", "_flat", "_at")
 
     def save(self, directory: Path) -> dict[str, int]:
-        """Write the index's arrays as ``.npy`` files (the recent postings folded in
+        """Write the index as ``.npy`` files (the recent postings folded in
         first); returns what was written."""
         with self._lock:
             self._fold()
-            for name in self._ARRAYS:
-                np.save(directory / f"{name.lstrip('_')}.npy", getattr(self, name).rows)
-            np.save(directory / "word_starts.npy", self._bulk[0])
-            np.save(directory / "postings.npy", self._bulk[1])
+            for name in self._ENTRIES:
+                getattr(self, name).save(directory / f"{name.lstrip('_')}.npy")
+            np.save(directory / "alive.npy", self._alive[: self._slots])
+            np.save(directory / "keys.npy", self._keys[: self._slots])
+            starts, slots, signatures = self._bulk
+            np.save(directory / "word_starts.npy", starts)
+            np.save(directory / "slots.npy", slots)
+            np.save(directory / "postings.npy", signatures)
             np.save(directory / "holders.npy", self._holders)
-            return {"rows": len(self._slots_of), "entries": int(self._alive.size)}
+            return {"rows": len(self._slots_of), "entries": self._slots}
 
-    def load(self, directory: Path, contents: Mapping[str, int]) -> None:
-        """Read what :meth:`save` wrote, replacing this index's contents."""
-        arrays = {
-            name: np.load(directory / f"{name.lstrip('_')}.npy", allow_pickle=False)
-            for name in self._ARRAYS
-        }
-        starts = np.load(directory / "word_starts.npy", allow_pickle=False)
-        postings = np.load(directory / "postings.npy", allow_pickle=False)
-        holders = np.load(directory / "holders.npy", allow_pickle=False)
-        if len(starts) != self.vocabulary.size + 1 or len(arrays["_keys"]) != contents["entries"]:
+    def load(self, directory: Path, contents: Mapping[str, int], mapped: bool = True) -> None:
+        """Read what :meth:`save` wrote, replacing this index's contents; the
+        entries are memory-mapped from the files unless ``mapped`` is false
+        (the files must then stay as they are, as a snapshot's do)."""
+
+        def read(name: str, mode: str | None = None) -> npt.NDArray[np.generic]:
+            values: npt.NDArray[np.generic] = np.load(
+                directory / f"{name}.npy",
+                mmap_mode=mode,  # type: ignore[arg-type]
+                allow_pickle=False,
+            )
+            return values
+
+        entries = {name: read(name.lstrip("_"), "r" if mapped else None) for name in self._ENTRIES}
+        alive = read("alive").astype(np.bool_)
+        keys = read("keys").astype(np.int64)
+        starts = read("word_starts").astype(np.int64)
+        slots = read("slots").astype(np.int32)
+        posted = read("postings").astype(np.uint64)
+        holders = read("holders").astype(np.int64)
+        buckets, rest = divmod(len(starts) - 1, self.vocabulary.size)
+        bits = buckets.bit_length() - 1
+        if (
+            len(holders) != self.vocabulary.size
+            or rest
+            or buckets != 1 << bits
+            or len(keys) != contents["entries"]
+            or any(len(entries[name]) != len(keys) for name in ("_start", "_size", "_at"))
+        ):
             raise ValueError(f"{directory}: local index of another vocabulary or size")
         slots_of: dict[int, list[int]] = {}
-        for slot, (key, alive) in enumerate(zip(arrays["_keys"], arrays["_alive"], strict=True)):
-            if alive:
-                slots_of.setdefault(int(key), []).append(slot)
+        for slot in np.flatnonzero(alive):
+            slots_of.setdefault(int(keys[slot]), []).append(int(slot))
         with self._lock:
-            for name, values in arrays.items():
-                rows = getattr(self, name)
-                rows.data = np.array(values, dtype=rows.data.dtype)
-                rows.size = len(values)
-            self._bulk = (starts.astype(np.int64), postings.astype(np.int32))
-            self._holders = holders.astype(np.int64)
+            for name, values in entries.items():
+                getattr(self, name).load(values)
+            self._alive, self._keys, self._slots = alive.copy(), keys.copy(), len(keys)
+            self._bulk, self._bulk_bits = (starts, slots, posted), bits
+            self._holders = holders
             self._slots_of = slots_of
-            self._recent_words, self._recent_slots, self._recent_count = [], [], 0
-            self._recent = (np.zeros(self.vocabulary.size + 1, np.int64), np.zeros(0, np.int32))
+            self._recent_parts, self._recent_count = [], 0
+            self._recent = _empty_csr(self.vocabulary.size)
 
     def memory_bytes(self) -> int:
-        """Bytes of the arrays the index holds (allocated, not only used)."""
+        """Bytes of the arrays the index holds in memory (allocated, not only
+        used); the memory-mapped entries are :meth:`mapped_bytes`."""
         with self._lock:
-            rows: int = sum(int(getattr(self, name).data.nbytes) for name in self._ARRAYS)
+            rows = sum(getattr(self, name).resident_bytes() for name in self._ENTRIES)
             postings = sum(a.nbytes for a in (*self._bulk, *self._recent))
-            return rows + postings + self._holders.nbytes
+            slots = self._alive.nbytes + self._keys.nbytes + self._holders.nbytes
+            return int(rows + postings + slots)
+
+    def mapped_bytes(self) -> int:
+        """Bytes of the entries read from the snapshot's files as they are needed."""
+        with self._lock:
+            return sum(getattr(self, name).mapped_bytes() for name in self._ENTRIES)

@@ -26,9 +26,11 @@ from index.signals import HashIndex
 log = logging.getLogger(__name__)
 
 FORMAT = "hashwall-index"
-VERSION = 3
-"""3: with the local-feature index (``local/``). 2: multi-index tables of
-per-slot widths with compressed bucket starts (slots, bases, offsets and rows).
+VERSION = 4
+"""4: the local index's postings hold each keypoint's slot and signature, and
+its entries are memory-mapped when loaded. 3: with the local-feature index
+(``local/``). 2: multi-index tables of per-slot widths with compressed bucket
+starts (slots, bases, offsets and rows).
 An older snapshot is refused and the index is loaded from the database."""
 KEEP = 2
 """Snapshots kept: the current one and the one before it."""

@@ -48,20 +48,27 @@ def feature_row(item_id: int, new: NewFeatures) -> ItemFeatures:
     )
 
 
-def entry_of(width: int, height: int, keypoints: bytes, descriptors: bytes, cells: bytes) -> Entry:
+def entry_of(
+    width: int,
+    height: int,
+    keypoints: bytes,
+    descriptors: bytes,
+    cells: bytes,
+    at: float | None = None,
+) -> Entry:
     """The index's entry for a stored row."""
     xy = np.frombuffer(keypoints, "<u2").reshape(-1, 2).astype(np.float32)
     xy *= np.float32(1 / POSITION_SCALE)
     signatures = np.frombuffer(cells[: 8 * _CELLS], "<u8").astype(np.uint64)
     flat = np.frombuffer(cells[8 * _CELLS :], np.uint8).copy()
     d = np.frombuffer(descriptors, np.uint8).reshape(-1, 32).copy()
-    return Entry(xy, d, width, height, signatures, flat)
+    return Entry(xy, d, width, height, signatures, flat, at)
 
 
 def entry_from(new: NewFeatures) -> Entry:
     """The index's entry for features just computed (as they will read back)."""
     row = feature_row(0, new)
-    return entry_of(row.width, row.height, row.keypoints, row.descriptors, row.cells)
+    return entry_of(row.width, row.height, row.keypoints, row.descriptors, row.cells, new.at)
 
 
 _COLUMNS = (
@@ -71,6 +78,7 @@ _COLUMNS = (
     ItemFeatures.keypoints,
     ItemFeatures.descriptors,
     ItemFeatures.cells,
+    ItemFeatures.frame_at,
 )
 
 
@@ -87,8 +95,8 @@ def load_local(session: Session, index: HashIndex) -> int:
         .execution_options(yield_per=10_000)
     )
     count = 0
-    for item_id, width, height, keypoints, descriptors, cells in rows:
-        index.local.add(item_id, entry_of(width, height, keypoints, descriptors, cells))
+    for item_id, width, height, keypoints, descriptors, cells, at in rows:
+        index.local.add(item_id, entry_of(width, height, keypoints, descriptors, cells, at))
         count += 1
     return count
 
@@ -102,6 +110,6 @@ def item_entries(session: Session, item_ids: Iterable[int]) -> dict[int, list[En
         rows = session.execute(
             select(*_COLUMNS).where(ItemFeatures.item_id.in_(chunk)).order_by(ItemFeatures.id)
         )
-        for item_id, width, height, keypoints, descriptors, cells in rows:
-            found[item_id].append(entry_of(width, height, keypoints, descriptors, cells))
+        for item_id, width, height, keypoints, descriptors, cells, at in rows:
+            found[item_id].append(entry_of(width, height, keypoints, descriptors, cells, at))
     return found

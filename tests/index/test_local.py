@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.local import Entry, LocalIndex
+from index.local import Entry, LocalIndex, bucket_bits
 from index.vocabulary import Vocabulary, as_words, train
 
 RNG = np.random.default_rng(7)
@@ -129,3 +129,77 @@ def test_a_saved_index_loads_to_the_same_answers(vocabulary: Vocabulary, tmp_pat
     other = LocalIndex(train(clustered(3000), coarse=4, fanout=4, iterations=2))
     with pytest.raises(ValueError, match="another vocabulary"):
         other.load(tmp_path, written)
+
+
+def test_a_large_index_splits_words_into_buckets_and_still_finds_items(
+    vocabulary: Vocabulary, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(11)
+    index = LocalIndex(vocabulary, fold_postings=5_000)
+    items = {key: descriptors(96, rng) for key in range(1, 401)}
+    for key, d in items.items():
+        index.add(key, entry(d))
+    index.save(tmp_path)
+    # 38,400 postings over 256 words: about 150 a word, so four bucket bits.
+    assert bucket_bits(400 * 96, vocabulary.size) == 4
+    assert len(np.load(tmp_path / "word_starts.npy")) == (vocabulary.size << 4) + 1
+    for key in (3, 150, 399):
+        query = np.concatenate([noisy(items[key][:30], 6, rng), descriptors(200, rng)])
+        assert index.candidates(query, 3)[0].key == key
+    assert bucket_bits(1000, 256) == 0
+
+
+def test_a_loaded_index_maps_its_entries_and_takes_changes(
+    vocabulary: Vocabulary, tmp_path: Path
+) -> None:
+    index = LocalIndex(vocabulary, fold_postings=10**9)
+    items = {key: descriptors(60) for key in range(1, 21)}
+    for key, d in items.items():
+        index.add(key, entry(d))
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    loaded = LocalIndex(vocabulary, fold_postings=10**9)
+    loaded.load(first, index.save(first))
+    assert loaded.mapped_bytes() > 0
+    resident = loaded.memory_bytes()
+    # Changes after the load: a new item, a removed mapped one, a replaced one.
+    extra = descriptors(60)
+    loaded.add(30, entry(extra))
+    loaded.remove(5)
+    loaded.replace(6, [entry(items[7])])
+    assert loaded.memory_bytes() > resident
+    query = np.concatenate([noisy(extra[:30], 5), descriptors(100)])
+    assert loaded.candidates(query, 2)[0].key == 30
+    gone = np.concatenate([noisy(items[5][:30], 5), descriptors(100)])
+    assert 5 not in [found.key for found in loaded.candidates(gone, 4)]
+    seven = np.concatenate([noisy(items[7][:30], 5), descriptors(100)])
+    assert {found.key for found in loaded.candidates(seven, 2)} == {6, 7}
+    # Saved again (mapped rows and new ones together) and loaded into memory.
+    again = LocalIndex(vocabulary)
+    again.load(second, loaded.save(second), mapped=False)
+    assert again.mapped_bytes() == 0
+    assert len(again) == 20
+    for key in (1, 30, 6):
+        slot = again.slots(key)[-1]
+        back = again.entry(slot)
+        assert back is not None
+        expected = {1: items[1], 30: extra, 6: items[7]}[key]
+        assert np.array_equal(back.descriptors, expected)
+    assert again.candidates(query, 2) == loaded.candidates(query, 2)
+
+
+@pytest.mark.parametrize("damaged", ["descriptors.npy", "xy.npy", "postings.npy"])
+def test_a_truncated_file_is_refused_at_load(
+    vocabulary: Vocabulary, tmp_path: Path, damaged: str
+) -> None:
+    """Entries are mapped, not read: a short file must fail the load (which the
+    snapshot reader turns into loading from the database), not a later search."""
+    index = LocalIndex(vocabulary)
+    for key in range(1, 6):
+        index.add(key, entry(descriptors(40)))
+    written = index.save(tmp_path)
+    path = tmp_path / damaged
+    path.write_bytes(path.read_bytes()[:-64])
+    with pytest.raises(ValueError, match="mmap length|EOF|read all data"):
+        LocalIndex(vocabulary).load(tmp_path, written)

@@ -419,7 +419,8 @@ def remove(name: str) -> Callable[[Path], None]:
 DAMAGE = [
     pytest.param(edit_manifest(lambda m: m.update(version=1)), id="version-1-tables"),
     pytest.param(edit_manifest(lambda m: m.update(version=2)), id="version-2-no-local"),
-    pytest.param(edit_manifest(lambda m: m.update(version=4)), id="unknown-version"),
+    pytest.param(edit_manifest(lambda m: m.update(version=3)), id="version-3-local-postings"),
+    pytest.param(edit_manifest(lambda m: m.update(version=5)), id="unknown-version"),
     pytest.param(edit_manifest(lambda m: m.update(format="other")), id="wrong-format"),
     pytest.param(edit_manifest(lambda m: m.pop("signals")), id="no-signals"),
     pytest.param(edit_manifest(lambda m: m.pop("checkpoint")), id="no-checkpoint"),
