@@ -45,6 +45,11 @@ from hashing.decode import DecodeLimits
 STATIC = Path(__file__).resolve().parent / "static"
 
 
+REGISTER_LOCAL_KEYFRAMES = 32
+"""Keyframes of a registered clip given local features: twice a check's, so
+that a check's land near a stored one (5.2 KB each, docs/local-features.md)."""
+
+
 def clip_limits(settings: Settings, *, register: bool = False) -> ClipLimits:
     """How clips are sampled: by clock and cuts on a check, and on a registration
     also by motion, densely, so a check's samples land near a stored keyframe."""
@@ -66,6 +71,7 @@ def clip_limits(settings: Settings, *, register: bool = False) -> ClipLimits:
             limits,
             motion_bits=settings.video_register_motion_bits,
             max_keyframes=settings.video_register_max_keyframes,
+            local_keyframes=REGISTER_LOCAL_KEYFRAMES,
         )
     return limits
 

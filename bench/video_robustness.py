@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -46,7 +46,8 @@ import numpy.typing as npt
 import matching
 from app.main import clip_limits
 from app.services.index_store import new_index
-from app.services.items import NewHash, clip_hashes
+from app.services.items import NewHash, clip_features, clip_hashes
+from app.services.local_features import entry_from
 from app.settings import Settings
 from bench import videos
 from bench.videos import Video
@@ -189,13 +190,14 @@ def excerpt(video: Video) -> Video:
 # ---------------------------------------------------------------- Hashwall
 
 
-def hash_file(path: Path, limits: ClipLimits) -> ClipHashes:
-    """``hash_upload`` of a video file: container from its first bytes, SHA-256 of all."""
+def hash_file(path: Path, limits: ClipLimits, *, register: bool) -> ClipHashes:
+    """``hash_upload`` of a video file: container from its first bytes, SHA-256 of
+    all, local features on some keyframes (an item's for a registration)."""
     data = path.read_bytes()
     container = video_container(data[:512])
     if container is None:
         raise ValueError(f"{path} is no video container Hashwall knows")
-    return hash_video(path, container, sha256(data), limits)
+    return hash_video(path, container, sha256(data), limits, local=True, item=register)
 
 
 def frames_of(stored: Sequence[NewHash]) -> ItemFrames:
@@ -215,8 +217,13 @@ class Registry:
     def load(self, item_ids: Sequence[int]) -> dict[int, ItemFrames]:
         return {k: self.frames[k] for k in item_ids if k in self.frames}
 
-    def decide(self, query: ClipQuery, settings: Settings) -> tuple[Decision, list[Candidate]]:
-        """What ``app.services.checks.check`` decides, without the database."""
+    def decide(
+        self, query: ClipQuery, settings: Settings, *, local: bool = True
+    ) -> tuple[Decision, list[Candidate]]:
+        """What ``app.services.checks.check`` decides, without the database;
+        without ``local``, as the service decided before its local tier."""
+        if not local:
+            query = replace(query, local=[])
         verdict = matching.decide(
             search_clip(self.index, query, self.load, settings.match_policy()),
             self.facts(),
@@ -242,6 +249,9 @@ class Registry:
             unique.setdefault((h.value.signal, h.value.value), h)
         for h in unique.values():
             self.index.add(h.value.signal.value, h.value.value, item)
+        if self.index.local is not None:
+            for features in clip_features(clip):
+                self.index.local.add(item, entry_from(features))
         self.frames[item] = frames_of(list(unique.values()))
         self.quality[item] = clip.quality
         self.keyframes[item] = len(clip.keyframes)
@@ -320,9 +330,10 @@ def vpdq_matches(query: Codes, gallery: dict[int, Codes]) -> set[int]:
 class Edit:
     name: str
     what: str
-    change: Callable[[Video, Video], Video] | None
-    """From the decoded source and an unrelated intro to the upload's frames;
-    None: the upload is the source file itself."""
+    change: Callable[[Video, Video, int], Video] | None
+    """From the decoded source, an unrelated intro and the source's number (which
+    draws the edit's layout) to the upload's frames; None: the upload is the
+    source file itself."""
     codec: str = "libx264"
     crf: int = 23
     against_excerpts: bool = False
@@ -330,41 +341,58 @@ class Edit:
 
 
 EDITS = (
-    Edit("h264_crf32", "H.264 re-encode at CRF 32", lambda v, _intro: v, crf=32),
+    Edit("h264_crf32", "H.264 re-encode at CRF 32", lambda v, _intro, _seed: v, crf=32),
     Edit(
         "vp9",
         "VP9 in WebM (libvpx-vp9 CRF 33, realtime)",
-        lambda v, _intro: v,
+        lambda v, _intro, _seed: v,
         codec="libvpx-vp9",
     ),
-    Edit("scale_50", "scaled to 50%", lambda v, _intro: videos.scale(v, 0.5)),
-    Edit("scale_25", "scaled to 25%", lambda v, _intro: videos.scale(v, 0.25)),
+    Edit("scale_50", "scaled to 50%", lambda v, _intro, _seed: videos.scale(v, 0.5)),
+    Edit("scale_25", "scaled to 25%", lambda v, _intro, _seed: videos.scale(v, 0.25)),
     Edit(
         "trim_20",
         "first and last 20% cut",
-        lambda v, _intro: videos.trim(v, 0.2 * v.seconds, 0.8 * v.seconds),
+        lambda v, _intro, _seed: videos.trim(v, 0.2 * v.seconds, 0.8 * v.seconds),
     ),
     Edit(
         "letterbox",
         "scaled into black bars (12% top and bottom) and grey sides (6%)",
-        lambda v, _intro: videos.letterbox(v),
+        lambda v, _intro, _seed: videos.letterbox(v),
     ),
-    Edit("flip", "mirrored left to right", lambda v, _intro: videos.flip(v)),
-    Edit("fps_12", "25 -> 12 frames a second", lambda v, _intro: videos.frame_rate(v, 12)),
+    Edit("flip", "mirrored left to right", lambda v, _intro, _seed: videos.flip(v)),
+    Edit("fps_12", "25 -> 12 frames a second", lambda v, _intro, _seed: videos.frame_rate(v, 12)),
     Edit(
         "text_overlay",
         "caption bar across the lower third and a handle in a corner",
-        lambda v, _intro: videos.text_overlay(v),
+        lambda v, _intro, _seed: videos.text_overlay(v),
     ),
     Edit(
         "intro_3s",
         f"{INTRO_SECONDS:g} s of an unrelated unregistered shot spliced before",
-        lambda v, intro: videos.splice(intro, v),
+        lambda v, intro, _seed: videos.splice(intro, v),
     ),
     Edit(
         "excerpt_10s",
         f"the middle {EXCERPT_SECONDS:g} s, checked against the whole registered video",
-        lambda v, _intro: excerpt(v),
+        lambda v, _intro, _seed: excerpt(v),
+    ),
+    Edit(
+        "reframe_9x16",
+        "9:16 portrait reframe over a blurred, darkened enlarged copy (canvas 1.5-2x the "
+        "height, the clip 90-100% of its width, placed 30-55% down)",
+        lambda v, _intro, seed: videos.reframe_portrait(v, seed),
+    ),
+    Edit(
+        "picture_in_picture",
+        "the clip as a 40-55% inset with a light border in a corner (drawn per source) over "
+        "an unrelated unregistered shot, looped",
+        lambda v, intro, seed: videos.picture_in_picture(v, intro, seed),
+    ),
+    Edit(
+        "crop70_mirror",
+        "a crop keeping 70% of the area (position drawn per source), mirrored, scaled back",
+        lambda v, _intro, seed: videos.crop_mirror(v, 0.7, seed),
     ),
     Edit(
         "whole_vs_excerpt",
@@ -391,8 +419,8 @@ class Probe:
     related: frozenset[int]
     """Other items showing one of the source's photos: neither right nor false."""
 
-    def judge(self, settings: Settings) -> Judged:
-        decision, candidates = self.registry.decide(self.query, settings)
+    def judge(self, settings: Settings, *, local: bool = True) -> Judged:
+        decision, candidates = self.registry.decide(self.query, settings, local=local)
         blocked = {c.item_id for c in candidates if c.decision is Decision.BLOCK}
         return Judged(
             decision,
@@ -439,6 +467,9 @@ class Outcome:
     """Keyframes the check hashed."""
     vpdq_right: bool
     vpdq_wrong: bool
+    global_right: bool = False
+    """Blocked with the own item by the global hashes alone (no local tier)."""
+    global_wrong: bool = False
 
 
 def score(candidate: Candidate) -> float:
@@ -468,6 +499,7 @@ def closest_unrelated(probe: Probe) -> tuple[int, int]:
 
 def outcome(probe: Probe, settings: Settings, vpdq_found: set[int]) -> Outcome:
     judged = probe.judge(settings)
+    alone = probe.judge(settings, local=False)
     candidates = judged.candidates
     block = settings.pdq_block_distance
     own = [c for c in candidates if c.item_id == probe.own]
@@ -497,6 +529,8 @@ def outcome(probe: Probe, settings: Settings, vpdq_found: set[int]) -> Outcome:
         keyframes=len(probe.query.times),
         vpdq_right=probe.own in vpdq_found,
         vpdq_wrong=bool(vpdq_found - probe.related - {probe.own}),
+        global_right=alone.right,
+        global_wrong=alone.wrong or (probe.own is None and alone.right),
     )
 
 
@@ -544,8 +578,9 @@ def edit_table(rows: dict[str, list[Outcome]]) -> list[str]:
         f"an item that shares no photo with them (of {n_all}).",
         "",
         "| edit | Hashwall blocked | review | false blocks | unregistered sent to review "
-        "| vPDQ-style blocked | vPDQ false | keyframes per check (median) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| global hashes alone blocked | false | vPDQ-style blocked | vPDQ false "
+        "| keyframes per check (median) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, outs in [*rows.items(), ("**all edits**", everything)]:
         reg = [o for o in outs if o.probe.own is not None]
@@ -553,6 +588,7 @@ def edit_table(rows: dict[str, list[Outcome]]) -> list[str]:
         block = sum(o.right_block for o in reg)
         review = sum(o.decision is Decision.REVIEW for o in reg)
         false = sum(o.wrong_block or (o.probe.own is None and o.right_block) for o in outs)
+        alone = sum(o.global_right for o in reg)
         base = sum(o.vpdq_right for o in reg)
         base_false = sum(o.vpdq_wrong for o in outs)
         cells = [
@@ -561,12 +597,14 @@ def edit_table(rows: dict[str, list[Outcome]]) -> list[str]:
             frac(review, len(reg)),
             frac(false, len(outs)),
             frac(sum(o.decision is Decision.REVIEW for o in unreg), len(unreg)),
+            f"{frac(alone, len(reg))} ({pct(alone, len(reg))})",
+            frac(sum(o.global_wrong for o in outs), len(outs)),
             f"{frac(base, len(reg))} ({pct(base, len(reg))})",
             frac(base_false, len(outs)),
             f"{q([o.keyframes for o in outs], 50):.0f}",
         ]
         if outs is everything:
-            cells[1], cells[5] = f"**{cells[1]}**", f"**{cells[5]}**"
+            cells[1], cells[7] = f"**{cells[1]}**", f"**{cells[7]}**"
         lines.append("| " + " | ".join(cells) + " |")
     related = sum(o.related_block for o in everything)
     if related:
@@ -838,7 +876,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             for kind, registry, file in (("whole", whole, path), ("excerpt", excerpts, short)):
                 item = source.number + 1
-                duplicate = registry.register(item, hash_file(file, register_limits), settings)
+                duplicate = registry.register(
+                    item, hash_file(file, register_limits, register=True), settings
+                )
                 if duplicate is not None:
                     notes.append(
                         f"{source.label} ({kind}) registered as a duplicate of item {duplicate}"
@@ -860,7 +900,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else:
                     suffix = videos.PYAV_CODECS[edit.codec]
                     upload = videos.write(
-                        edit.change(decoded, intro),
+                        edit.change(decoded, intro, source.number),
                         work / f"{source.label}-{edit.name}{suffix}",
                         edit.codec,
                         crf=edit.crf,
@@ -868,7 +908,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 probe = Probe(
                     source=source,
                     edit=edit.name,
-                    query=clip_query(hash_file(upload, check_limits)),
+                    query=clip_query(hash_file(upload, check_limits, register=False)),
                     registry=registry,
                     own=item_of[kind].get(source.number),
                     related=frozenset(related_items(source, sources, item_of[kind])),

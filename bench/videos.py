@@ -232,3 +232,86 @@ def splice(intro: Video, video: Video) -> Video:
 def concat(videos: Iterable[Video]) -> Video:
     items = list(videos)
     return Video([f for v in items for f in v.frames], items[0].fps)
+
+
+# Edits of the families the local-feature tier is for. Each draws its layout from
+# ``seed`` (the bench passes the source's number), so the sources get different
+# crops, corners and sizes, the same every run.
+
+
+def _even(value: float) -> int:
+    return max(16, int(round(value / 2)) * 2)
+
+
+def reframe_portrait(video: Video, seed: int) -> Video:
+    """A 9:16 portrait reframe as short-video apps make it: the clip across the
+    canvas's width (or a little less), at a height drawn per source, over a
+    blurred, darkened copy of itself enlarged to fill the canvas."""
+    rng = np.random.default_rng(seed)
+    width, height = video.size
+    canvas_h = _even(height * rng.uniform(1.5, 2.0))
+    canvas_w = _even(canvas_h * 9 / 16)
+    fg_w = _even(canvas_w * rng.uniform(0.9, 1.0))
+    fg_h = _even(fg_w * height / width)
+    x = (canvas_w - fg_w) // 2
+    y = int((canvas_h - fg_h) * rng.uniform(0.3, 0.55))
+    cover = canvas_h / height
+    bg_w = _even(width * cover)
+    left = (bg_w - canvas_w) // 2
+    blur = float(rng.uniform(10, 20))
+    dim = float(rng.uniform(0.55, 0.8))
+
+    def change(frame: Frame) -> Frame:
+        big = cv2.resize(frame, (bg_w, canvas_h), interpolation=cv2.INTER_LINEAR)
+        back = cv2.GaussianBlur(big[:, left : left + canvas_w], (0, 0), blur)
+        out = np.asarray(back * dim, np.uint8)
+        out[y : y + fg_h, x : x + fg_w] = cv2.resize(
+            frame, (fg_w, fg_h), interpolation=cv2.INTER_AREA
+        )
+        return out
+
+    return _each(video, change)
+
+
+def picture_in_picture(video: Video, background: Video, seed: int) -> Video:
+    """The clip as an inset over ``background`` (looped to the clip's length and
+    resized to its frame): 40-55 % of the width, in a corner drawn per source,
+    with a light border."""
+    rng = np.random.default_rng(seed)
+    width, height = video.size
+    share = float(rng.uniform(0.4, 0.55))
+    w, h = _even(width * share), _even(height * share)
+    margin = int(width * rng.uniform(0.02, 0.05))
+    corner = int(rng.integers(0, 4))
+    x = margin if corner in (0, 3) else width - w - margin
+    y = margin if corner in (0, 1) else height - h - margin
+    border = max(1, int(width / 200))
+    backs = [
+        np.asarray(cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA), np.uint8)
+        for f in background.frames
+    ]
+
+    def compose(i: int, frame: Frame) -> Frame:
+        out = backs[i % len(backs)].copy()
+        out[y - border : y + h + border, x - border : x + w + border] = 235
+        out[y : y + h, x : x + w] = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+        return out
+
+    return Video([compose(i, f) for i, f in enumerate(video.frames)], video.fps)
+
+
+def crop_mirror(video: Video, area: float, seed: int) -> Video:
+    """A crop keeping ``area`` of the frame (its position drawn per source),
+    mirrored and scaled back to the frame size."""
+    rng = np.random.default_rng(seed)
+    width, height = video.size
+    side = area**0.5
+    w, h = int(width * side), int(height * side)
+    x = int((width - w) * rng.uniform(0, 1))
+    y = int((height - h) * rng.uniform(0, 1))
+
+    def change(frame: Frame) -> Frame:
+        part = np.ascontiguousarray(frame[y : y + h, x : x + w, :][:, ::-1])
+        return np.asarray(cv2.resize(part, (width, height), interpolation=cv2.INTER_LINEAR))
+
+    return _each(video, change)

@@ -22,10 +22,9 @@ from PIL import Image, ImageSequence
 from hashing.clip import (
     ClipHashes,
     ClipLimits,
-    KeyframeCollector,
     StopReason,
     check_frame_size,
-    selector,
+    collector,
 )
 from hashing.decode import DecodeError, DecodeErrorCode
 from hashing.types import HashValue, u8
@@ -42,8 +41,11 @@ def _delay(info: Mapping[Any, Any]) -> float:
     return (delay if delay > _MIN_DELAY_MS else _DEFAULT_DELAY_MS) / 1000
 
 
-def hash_animation(data: bytes, sha256: HashValue, limits: ClipLimits) -> ClipHashes:
-    """Choose keyframes of an animated image and hash each like a still image.
+def hash_animation(
+    data: bytes, sha256: HashValue, limits: ClipLimits, *, local: bool = False, item: bool = False
+) -> ClipHashes:
+    """Choose keyframes of an animated image and hash each like a still image;
+    with ``local``, some keyframes get local features too (an item's when ``item``).
 
     At most ``limits.max_frames`` frames are decoded, ``limits.max_composited``
     canvas pixels composited and ``limits.time_budget`` seconds spent; the
@@ -73,7 +75,7 @@ def hash_animation(data: bytes, sha256: HashValue, limits: ClipLimits) -> ClipHa
             width, height = image.size
             check_frame_size(width, height, limits, DecodeErrorCode.CORRUPT)
             fmt = (image.format or "").lower()
-            collector = KeyframeCollector(limits, selector(limits, None))
+            keyframes = collector(limits, None, local=local, item=item)
             scale = min(1.0, _HASH_SIDE / max(width, height))
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             try:
@@ -97,10 +99,10 @@ def hash_animation(data: bytes, sha256: HashValue, limits: ClipLimits) -> ClipHa
                     decoded += 1
                     if scale < 1.0:
                         rgb = u8(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
-                    seen = collector.glance(u8(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
+                    seen = keyframes.glance(u8(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
                     frame_at = at
                     at += _delay(frame.info)
-                    if collector.offer(frame_at, seen, partial(u8, rgb)):
+                    if keyframes.offer(frame_at, seen, partial(u8, rgb)):
                         stopped = StopReason.KEYFRAMES
                         break
             except (OSError, ValueError, SyntaxError, EOFError, IndexError, RuntimeError) as exc:
@@ -120,7 +122,7 @@ def hash_animation(data: bytes, sha256: HashValue, limits: ClipLimits) -> ClipHa
         duration=round(at, 3) if stopped is None else None,
         hashed_until=round(at, 3),
         frames_decoded=decoded,
-        keyframes=collector.keyframes,
-        low_quality=collector.low_quality,
+        keyframes=keyframes.keyframes,
+        low_quality=keyframes.low_quality,
         stopped=stopped,
     )

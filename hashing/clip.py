@@ -11,7 +11,7 @@ what the previous keyframe showed, so a static shot costs one hash.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import cv2
@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hashing.decode import DecodeError, DecodeErrorCode
+from hashing.features import Cells, LocalFeatures, cells, item_features, upload_features
 from hashing.hashers import pdq
 from hashing.pipeline import View, hash_pixels
 from hashing.transforms import Transform
@@ -72,6 +73,11 @@ class ClipLimits:
     threads: int = 2
     """Decoder threads per clip."""
     min_side: int = 16
+    local_keyframes: int = 16
+    """Keyframes given local features when a clip is hashed with them: the first
+    kept, then the first kept ``local_every`` seconds after the last (stretched
+    so that a long clip's are spread over all of it)."""
+    local_every: float = 2.0
 
 
 class StopReason(StrEnum):
@@ -93,6 +99,13 @@ class Keyframe:
     at: float
     """Seconds from the start of the clip."""
     views: list[View]
+    local: LocalFeatures | None = None
+    """Local features (:mod:`hashing.features`), on some keyframes of a clip
+    hashed with them: an item's, or an upload's."""
+    cells: Cells | None = None
+    """An item keyframe's cell signatures, stored with its local features."""
+    frame: npt.NDArray[np.uint8] | None = None
+    """An upload keyframe's feature frame (luma)."""
 
     @property
     def quality(self) -> int:
@@ -247,12 +260,18 @@ def check_frame_size(width: int, height: int, limits: ClipLimits, small: DecodeE
 @dataclass
 class KeyframeCollector:
     """The keyframes of one clip as its frames go by: glances at each frame, hashes
-    the ones the selector wants, keeps those of good quality that are new."""
+    the ones the selector wants, keeps those of good quality that are new, and
+    with ``local`` gives some of them local features (an item's when ``item``)."""
 
     limits: ClipLimits
     pick: KeyframeSelector
+    local: bool = False
+    item: bool = False
+    local_every: float = 2.0
     keyframes: list[Keyframe] = field(default_factory=list)
     low_quality: int = 0
+    featured: int = 0
+    _featured_at: float | None = None
 
     def glance(self, gray: npt.NDArray[np.uint8]) -> Glance:
         return glance(gray, preview=self.limits.motion_bits is not None)
@@ -262,12 +281,45 @@ class KeyframeCollector:
         True once the keyframe limit is reached."""
         if not self.pick.wants(at, seen):
             return False
-        views = hash_pixels(pixels())
+        rgb = pixels()
+        views = hash_pixels(rgb)
         good = views[0].quality >= self.limits.min_quality
         self.low_quality += not good
-        if self.pick.keep(at, seen, views[0].pdq[Transform.ORIGINAL] if good else None):
-            self.keyframes.append(Keyframe(round(at, 3), views))
+        code = views[0].pdq[Transform.ORIGINAL]
+        if self.pick.keep(at, seen, code if good else None):
+            keyframe = Keyframe(round(at, 3), views)
+            if self._wants_features(at):
+                keyframe = self._with_features(keyframe, rgb)
+                self.featured += 1
+                self._featured_at = at
+            self.keyframes.append(keyframe)
         return len(self.keyframes) >= self.limits.max_keyframes
+
+    def _wants_features(self, at: float) -> bool:
+        if not self.local or self.featured >= self.limits.local_keyframes:
+            return False
+        return self._featured_at is None or at - self._featured_at >= self.local_every
+
+    def _with_features(self, keyframe: Keyframe, rgb: npt.NDArray[np.uint8]) -> Keyframe:
+        luma = rgb if rgb.ndim == 2 else u8(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        if self.item:
+            features, frame = item_features(luma)
+            return replace(keyframe, local=features, cells=cells(frame))
+        features, frame = upload_features(luma)
+        return replace(keyframe, local=features, frame=frame)
+
+
+def collector(
+    limits: ClipLimits, duration: float | None, *, local: bool = False, item: bool = False
+) -> KeyframeCollector:
+    """A collector for a clip of ``duration`` (None: unknown) sampled as
+    :func:`selector` says, spreading its local features over the whole clip."""
+    every = limits.local_every
+    if duration is not None and duration > 0 and limits.local_keyframes > 0:
+        every = max(every, min(duration, limits.max_seconds) / limits.local_keyframes)
+    return KeyframeCollector(
+        limits, selector(limits, duration), local=local, item=item, local_every=every
+    )
 
 
 def selector(limits: ClipLimits, duration: float | None) -> KeyframeSelector:

@@ -26,10 +26,9 @@ import numpy.typing as npt
 from hashing.clip import (
     ClipHashes,
     ClipLimits,
-    KeyframeCollector,
     StopReason,
     check_frame_size,
-    selector,
+    collector,
 )
 from hashing.decode import DecodeError, DecodeErrorCode
 from hashing.media import Container
@@ -108,9 +107,16 @@ def _duration(container: Any, stream: Any) -> float | None:
 
 
 def hash_video(
-    path: Path, container: Container, sha256: HashValue, limits: ClipLimits
+    path: Path,
+    container: Container,
+    sha256: HashValue,
+    limits: ClipLimits,
+    *,
+    local: bool = False,
+    item: bool = False,
 ) -> ClipHashes:
-    """Choose keyframes of a video file and hash each like a still image.
+    """Choose keyframes of a video file and hash each like a still image; with
+    ``local``, some keyframes get local features too (an item's when ``item``).
 
     ``container`` is the demuxer the file's magic bytes named (never probed
     further). Hashing stops early, and the result says why, at ``max_seconds``
@@ -153,7 +159,7 @@ def hash_video(
         start = float(stream.start_time * base) if stream.start_time and base else 0.0
         rate = float(stream.average_rate) if stream.average_rate else 25.0
 
-        collector = KeyframeCollector(limits, selector(limits, duration))
+        keyframes = collector(limits, duration, local=local, item=item)
         decoded = 0
         at = 0.0
         stopped: StopReason | None = None
@@ -167,8 +173,8 @@ def hash_video(
                 if time.perf_counter() - started > limits.time_budget:
                     stopped = StopReason.TIME_BUDGET
                     break
-                seen = collector.glance(_luma(frame))
-                if collector.offer(at, seen, partial(_rgb, frame)):
+                seen = keyframes.glance(_luma(frame))
+                if keyframes.offer(at, seen, partial(_rgb, frame)):
                     stopped = StopReason.KEYFRAMES
                     break
         except _DECODE_FAILURES as exc:
@@ -190,7 +196,7 @@ def hash_video(
         duration=duration,
         hashed_until=round(at, 3),
         frames_decoded=decoded,
-        keyframes=collector.keyframes,
-        low_quality=collector.low_quality,
+        keyframes=keyframes.keyframes,
+        low_quality=keyframes.low_quality,
         stopped=stopped,
     )

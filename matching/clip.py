@@ -14,19 +14,23 @@ excerpt was registered scores high on the second. Either blocks.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 import numpy as np
 import numpy.typing as npt
 
 from hashing.clip import ClipHashes
+from hashing.features import LocalFeatures
 from hashing.transforms import Transform, inverse
 from hashing.types import HashValue, Signal
 from hashing.vpdq import VpdqFrame
 from index import HashIndex
+from index.local import LocalIndex
+from matching.decide import best_per_item
+from matching.local import as_candidate, verified
 from matching.policy import MatchPolicy
 from matching.rules import FAR, Strength, grade
 from matching.types import Candidate, Coverage, Decision, Evidence
@@ -63,6 +67,17 @@ class ClipQuery:
     phash: npt.NDArray[np.uint8] = field(default_factory=lambda: _matrix([], PHASH_BYTES))
     """pHash of each keyframe's primary view in every orientation, rows of ``phash_frame``."""
     phash_frame: npt.NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, np.intp))
+    local: list[LocalKeyframe] = field(default_factory=list)
+    """The keyframes given local features, searched in the local tier."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalKeyframe:
+    """An upload keyframe's local features and feature frame."""
+
+    at: float
+    features: LocalFeatures
+    frame: npt.NDArray[np.uint8]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +137,11 @@ def clip_query(clip: ClipHashes) -> ClipQuery:
         part.append(p)
         applied.append(t)
 
+    local: list[LocalKeyframe] = []
     for i, keyframe in enumerate(clip.keyframes):
         times.append(keyframe.at)
+        if keyframe.local is not None and keyframe.frame is not None and len(keyframe.local):
+            local.append(LocalKeyframe(keyframe.at, keyframe.local, keyframe.frame))
         for view in keyframe.views:
             for transform, value in view.pdq.items():
                 add(value, i, Part.WHOLE, transform)
@@ -150,6 +168,7 @@ def clip_query(clip: ClipHashes) -> ClipQuery:
         quality=clip.quality,
         phash=_matrix(phash, PHASH_BYTES),
         phash_frame=np.array(phash_frame, np.intp),
+        local=local,
     )
 
 
@@ -270,7 +289,65 @@ def search_clip(
             Decision.BLOCK,
             found.coverage if found is not None else Coverage(1.0, 1.0, _whole(query.times), None),
         )
+    if index.local is not None and query.local:
+        return best_per_item([*results.values(), *search_local(index.local, query, policy)])
     return sorted(results.values(), key=Candidate.sort_key)
+
+
+def search_local(index: LocalIndex, query: ClipQuery, policy: MatchPolicy) -> list[Candidate]:
+    """Candidates of the local tier: each of the upload's keyframes with local
+    features searched as a still is (:func:`matching.local.verified`).
+
+    An item blocks as a clip does on hashes: strongly verified in
+    ``clip_min_frames`` keyframes (fewer when the upload has fewer) covering
+    ``clip_block_share`` of the upload's time or of the item's (its entries'
+    times; an item that is a still is all or nothing). Anything else verified
+    is a review.
+    """
+    times = [k.at for k in query.local]
+    hits: dict[int, list[tuple[int, int, Candidate]]] = defaultdict(list)
+    for i, keyframe in enumerate(query.local):
+        for found, match in verified(index, keyframe.features, keyframe.frame, policy):
+            hits[found.key].append((i, found.slot, as_candidate(found.key, match)))
+    out: list[Candidate] = []
+    for item_id, found_in in hits.items():
+        # An entry replaced since the search (the change feed re-adding the item)
+        # is no longer among the item's: it still counts for the upload's side.
+        item_times = index.times(item_id)
+        position = {slot: j for j, slot in enumerate(item_times)}
+        strong = np.zeros(len(times), np.bool_)
+        seen = np.zeros(len(times), np.bool_)
+        item_strong = np.zeros(len(position), np.bool_)
+        item_seen = np.zeros(len(position), np.bool_)
+        for i, slot, c in found_in:
+            j = position.get(slot)
+            seen[i] = True
+            if j is not None:
+                item_seen[j] = True
+            if c.decision is Decision.BLOCK:
+                strong[i] = True
+                if j is not None:
+                    item_strong[j] = True
+        upload_share = _share(times, strong)
+        item_share = _share(list(item_times.values()), item_strong)
+        enough = int(strong.sum()) >= min(policy.clip_min_frames, len(times))
+        covered = max(upload_share, item_share) >= policy.clip_block_share
+        best = min((c for _, _, c in found_in), key=Candidate.sort_key)
+        turns = Counter(c.transform for _, _, c in found_in if c.decision is Decision.BLOCK)
+        out.append(
+            replace(
+                best,
+                decision=Decision.BLOCK if enough and covered else Decision.REVIEW,
+                transform=turns.most_common(1)[0][0] if turns else best.transform,
+                coverage=Coverage(
+                    round(upload_share, 4),
+                    round(item_share, 4),
+                    _span(times, strong if strong.any() else seen),
+                    _span(list(item_times.values()), item_strong if strong.any() else item_seen),
+                ),
+            )
+        )
+    return sorted(out, key=Candidate.sort_key)
 
 
 def _whole(times: Sequence[float]) -> tuple[float, float] | None:

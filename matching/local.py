@@ -39,7 +39,7 @@ from hashing.features import CELL_GRID, Cells, LocalFeatures, cells
 from hashing.transforms import Transform
 from hashing.types import u8
 from index.bits import nearest_two
-from index.local import LocalIndex
+from index.local import Found, LocalIndex
 from matching.decide import best_per_item
 from matching.policy import MatchPolicy
 from matching.rules import Strength
@@ -332,12 +332,12 @@ def as_candidate(item_id: int, match: LocalMatch) -> Candidate:
     )
 
 
-def search_index(
+def verified(
     index: LocalIndex, upload: LocalFeatures, frame: U8, policy: MatchPolicy
-) -> list[Candidate]:
-    """The items the local index proposes for an upload, verified: the best
-    ``policy.local_candidates`` entries by shared keypoints, each checked by
-    :func:`verify`; one candidate per item (its best entry), best first."""
+) -> list[tuple[Found, LocalMatch]]:
+    """The entries the local index proposes for an upload, verified: the best
+    ``policy.local_candidates`` by shared keypoints, each checked by
+    :func:`verify_sides`; those that matched, best voted first."""
     if len(upload) == 0:
         return []
     query = upload.descriptors
@@ -345,11 +345,11 @@ def search_index(
         query = np.concatenate([query, upload.mirrored])
     both = sides(upload, frame)
     found = index.candidates(query, policy.local_candidates, mirrored_from=len(upload))
-    verified: list[Candidate] = []
-    for key, slot, score, mirrored in found:
-        if score < WEAK_VOTES * found[0].score:
+    matched: list[tuple[Found, LocalMatch]] = []
+    for proposed in found:
+        if proposed.score < WEAK_VOTES * found[0].score:
             break  # ranked: the rest are weaker still
-        entry = index.entry(slot)
+        entry = index.entry(proposed.slot)
         if entry is None:
             continue
         item = ItemLocal(
@@ -357,9 +357,19 @@ def search_index(
             Cells(entry.signatures, entry.flat),
         )
         # A side that gave little of the votes would not find the item either.
-        shares = (1 - mirrored, mirrored)
+        shares = (1 - proposed.mirrored, proposed.mirrored)
         tries = [side for side in both if shares[side.mirrored] >= SIDE_VOTES]
         match = verify_sides(upload, tries, item, policy)
         if match is not None:
-            verified.append(as_candidate(key, match))
-    return best_per_item(verified)
+            matched.append((proposed, match))
+    return matched
+
+
+def search_index(
+    index: LocalIndex, upload: LocalFeatures, frame: U8, policy: MatchPolicy
+) -> list[Candidate]:
+    """The items the local index finds in an upload (:func:`verified`), one
+    candidate per item (its best entry), best first."""
+    return best_per_item(
+        [as_candidate(f.key, m) for f, m in verified(index, upload, frame, policy)]
+    )

@@ -25,6 +25,7 @@ from app.routers.bodies import (
 from app.schemas import ClipInfo, ItemSummary, RegisterHashes, RegisterResult
 from app.services.items import (
     NewHash,
+    clip_features,
     clip_hashes,
     find_duplicate,
     hashes_out,
@@ -188,6 +189,7 @@ def _register_media(
         quality=hashed.quality,
         duration=hashed.duration if hashed.complete else hashed.hashed_until,
         keyframes=len(hashed.keyframes),
+        features=clip_features(hashed),
     )
     return item, duplicate, clip_info(hashed)
 

@@ -106,6 +106,16 @@ def media_features(hashes: ImageHashes) -> list[NewFeatures]:
     return [NewFeatures(hashes.local, hashes.cells)]
 
 
+def clip_features(clip: ClipHashes) -> list[NewFeatures]:
+    """What registering a clip stores for the local tier: the keypoints and cells
+    of the keyframes that were given them, with their timestamps."""
+    return [
+        NewFeatures(k.local, k.cells, k.at)
+        for k in clip.keyframes
+        if k.local is not None and k.cells is not None and len(k.local)
+    ]
+
+
 def clip_hashes(clip: ClipHashes) -> list[NewHash]:
     """What registering a clip stores: the file digest and, for every keyframe,
     the PDQ of each view, the pHash and the bands of the primary one, with its

@@ -36,8 +36,9 @@ def hash_upload(
     file: BinaryIO, state: AppState, *, register: bool, keypoints: bool
 ) -> ImageHashes | ClipHashes:
     """Hash an upload: a still, an animated image, or a video. A registration
-    (``register``) samples a clip's keyframes more densely. A still gets local
-    features with ``keypoints`` (an item's to store, or an upload's to search);
+    (``register``) samples a clip's keyframes more densely. With ``keypoints``
+    a still, and some keyframes of a clip, get local features (an item's to
+    store, or an upload's to search);
     a still registered without them gets the crop and rotation variants instead,
     the global hashes' fixed grid of what the local tier finds at any crop and
     angle (docs/benchmarks.md, section 1b).
@@ -51,13 +52,13 @@ def hash_upload(
     limits = state.register_clip_limits if register else state.clip_limits
     if container is not None:
         with spool(file, state.settings.upload_dir) as (path, digest):
-            return hash_video(path, container, digest, limits)
+            return hash_video(path, container, digest, limits, local=keypoints, item=register)
     limit = state.settings.max_image_bytes
     data = file.read(limit + 1)
     if len(data) > limit:
         raise ApiError(413, "upload_too_large", f"images are limited to {limit} bytes")
     if is_animated(data):
-        return hash_animation(data, sha256(data), limits)
+        return hash_animation(data, sha256(data), limits, local=keypoints, item=register)
     return hash_image_bytes(
         data, state.limits, variants=register and not keypoints, local=keypoints, item=register
     )

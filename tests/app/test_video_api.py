@@ -293,6 +293,40 @@ def test_a_registered_photo_shown_in_a_video(
     assert match["item_span"] is None  # a still has no time
 
 
+def reframed(video: videos.Video) -> dict[str, tuple[videos.Video, str]]:
+    """The edits the local tier is for, with the transform the answer should name."""
+    background = film(*UNRELATED[2:], seconds=2.0, seed=4)
+    return {
+        "portrait_reframe": (videos.reframe_portrait(video, seed=5), "original"),
+        "picture_in_picture": (videos.picture_in_picture(video, background, seed=6), "original"),
+        "crop_70_mirrored": (videos.crop_mirror(video, 0.7, seed=7), "flip_horizontal"),
+    }
+
+
+def test_a_video_reframed_inset_or_cropped_and_mirrored_is_found_by_its_keypoints(
+    client: TestClient, api_keys: dict[str, str], files: dict[str, bytes], folder: Path
+) -> None:
+    """The global hashes see a different picture in each of these; the local
+    tier finds the registered clip inside the upload's keyframes. The same
+    layouts made of an unregistered clip are not blocked."""
+    item = register(client, api_keys, files["source"])["item_id"]
+    for name, (video, transform) in reframed(source()).items():
+        body = check(client, api_keys, encode(folder, name, video, "libx264"))
+        assert body["decision"] == "block", name
+        match = body["matches"][0]
+        assert (match["item_id"], match["signal"], match["transform"]) == (
+            item,
+            "local",
+            transform,
+        ), name
+        assert max(match["upload_share"], match["item_share"]) >= 0.5, name
+        assert within(match["upload_span"], 0.0, 20.0), name
+        assert within(match["item_span"], 0.0, 20.0), name
+    for name, (video, _) in reframed(film(*UNRELATED, seed=2)).items():
+        body = check(client, api_keys, encode(folder, f"other-{name}", video, "libx264"))
+        assert body["decision"] != "block", name
+
+
 @cache
 def decoded_source(folder: Path) -> videos.Video:
     return videos.read(folder / "source.mp4")

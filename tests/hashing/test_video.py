@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from bench import videos
-from hashing.clip import ClipHashes, ClipLimits, StopReason
+from hashing.clip import ClipHashes, ClipLimits, Keyframe, StopReason
 from hashing.decode import DecodeError, DecodeErrorCode
 from hashing.hashers import sha256
 from hashing.media import SNIFF_BYTES, Container, video_container
@@ -133,6 +133,35 @@ def test_registration_samples_motion_densely(moving: dict[str, Path]) -> None:
         nearest = [min(k.pdq.distance(r.pdq) for r in register.keyframes) for k in check.keyframes]
         assert np.mean(np.array(nearest) <= 31) >= 0.8, (path.name, nearest)
         assert max(nearest) <= 40, (path.name, nearest)
+
+
+def test_local_features_are_spread_over_the_clip(moving: dict[str, Path]) -> None:
+    """With local features asked for, the first keyframe and then one every few
+    seconds or at each new picture get them (within the limit): an upload's
+    with their frame, an item's with their cells; none without."""
+    path = moving["libx264"]
+    data = path.read_bytes()
+    container = video_container(data[:SNIFF_BYTES])
+    assert container is not None
+
+    def featured(limits: ClipLimits, *, local: bool, item: bool = False) -> list[Keyframe]:
+        clip = hash_video(path, container, sha256(data), limits, local=local, item=item)
+        return [k for k in clip.keyframes if k.local is not None]
+
+    assert featured(ClipLimits(), local=False) == []
+    upload = featured(ClipLimits(), local=True)
+    at = [k.at for k in upload]
+    assert at[0] == 0.0
+    assert 7 <= len(at) <= ClipLimits().local_keyframes
+    assert max(np.diff(at)) <= 2.0 + 1.0 + 2 * FRAME, at  # the next keyframe after 2 s
+    assert all(k.frame is not None and k.cells is None and len(k.local or ()) > 100 for k in upload)
+    item = featured(
+        ClipLimits(motion_bits=20, max_keyframes=3600, local_keyframes=6), local=True, item=True
+    )
+    assert len(item) == 6
+    assert all(k.cells is not None and k.frame is None for k in item)
+    # Six over 20 s: spread, not the first six keyframes.
+    assert item[-1].at >= 12.0, [k.at for k in item]
 
 
 def test_keyframe_limit(moving: dict[str, Path]) -> None:
