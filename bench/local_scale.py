@@ -193,9 +193,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     result = search_index(index, features, frame, policy)
                     times[name].append(1000 * (time.perf_counter() - t0))
                     found[name] += any(c.item_id == own for c in result)
+        origin = (
+            f"read from {directory} (written by an earlier run)"
+            if args.reuse and args.keep
+            else f"written in {written:.0f} s (in a child process)"
+        )
         out += [
-            f"{args.size:,} synthetic items of {ITEM_KEYPOINTS} keypoints "
-            f"written in {written:.0f} s (in a child process), "
+            f"{args.size:,} synthetic items of {ITEM_KEYPOINTS} keypoints {origin}, "
             f"loaded from the snapshot in {loaded:.1f} s; RSS {before:.0f} MB before loading, "
             f"{after:.0f} MB after (+{after - before:.0f} MB); after the searches RSS "
             f"{rss_mb():.0f} MB, of which its own memory (RssAnon) {rss_mb('RssAnon'):.0f} MB "
