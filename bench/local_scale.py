@@ -43,7 +43,7 @@ from bench.families import apply
 from bench.generalization import photo_bytes
 from hashing.decode import decode_image
 from hashing.features import CELL_GRID, ITEM_KEYPOINTS, cells, item_features, upload_features
-from index.local import LocalIndex, bucket_bits, build_postings
+from index.local import SIGNATURE_WORDS, LocalIndex, bucket_bits, build_postings
 from index.vocabulary import Vocabulary
 from matching.local import search_index
 
@@ -98,7 +98,7 @@ def synthetic_snapshot(
     }
     for name, values in arrays.items():
         np.save(directory / f"{name}.npy", values)
-    signatures = np.ascontiguousarray(arrays["descriptors"][:, 0])
+    signatures = np.ascontiguousarray(arrays["descriptors"][:, :SIGNATURE_WORDS])
     del arrays, descriptors
     holders = np.zeros(vocabulary.size, np.int64)
     item_words = np.unique(words.astype(np.int64) + slots.astype(np.int64) * vocabulary.size)

@@ -6,12 +6,14 @@ photo per 4-5 s shot with a slow zoom and pan, hard cuts, 25 fps, 480x270 or
 photos are reused, only within the registered or within the unregistered half,
 in a new order and with new motion. Every other source is registered into an
 in-memory index as ``POST /register`` stores it (``hash_video`` with the
-registration limits, ``clip_hashes``, each distinct hash once, ``index.add``),
-and a second index holds a 10 s excerpt of each registered source instead.
+registration limits and local features, ``clip_hashes``, each distinct hash
+once, ``index.add``, and ``clip_features`` into the local tier), and a second
+index holds a 10 s excerpt of each registered source instead.
 Every edit is applied to every source's decoded file, encoded again and
 decided by the service's own logic (``hash_video`` with the check limits,
 ``matching.clip.clip_query``, ``search_clip``, ``matching.decide``),
-with frames loaded from the stored hashes as ``item_frames`` groups them.
+with frames loaded from the stored hashes as ``item_frames`` groups them, and
+again without the local tier's candidates (the global hashes alone).
 
 A vPDQ-style baseline runs on the same files in the same run: OpenCV's
 ``VideoCapture`` reads every frame, one frame per second (every

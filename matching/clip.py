@@ -10,6 +10,10 @@ orientations of the upload), which gives the two shares a decision rests on:
 how much of the upload is the item, and how much of the item is in the upload.
 An excerpt of a registered video scores high on the first; a whole video whose
 excerpt was registered scores high on the second. Either blocks.
+
+Keyframes with local features also go through the local tier (:func:`search_local`),
+which finds a registered picture inside a keyframe (a reframe, an inset, a large
+crop) and shares out its evidence over time the same way.
 """
 
 from __future__ import annotations
