@@ -254,6 +254,12 @@ class LocalIndex:
         self._alive = np.zeros(0, np.bool_)
         self._keys = np.zeros(0, np.int64)
         self._slots = 0
+        self._live = 0
+        self._weights: F32 | None = None
+        """The words' rarity weights, made again after a change."""
+        self._scores = np.zeros(0, np.float32)
+        self._mirrored = np.zeros(0, np.float32)
+        self._touched = np.zeros(0, np.int32)
         self._slots_of: dict[int, list[int]] = {}
         """An item's slots: one for a still, one per keyframe of a clip."""
         self._holders = np.zeros(vocabulary.size, np.int64)
@@ -297,6 +303,8 @@ class LocalIndex:
             self._alive[slot] = True
             self._keys[slot] = key
             self._slots += 1
+            self._live += 1
+            self._weights = None
             self._slots_of.setdefault(key, []).append(slot)
             self._holders[np.unique(words)] += 1
             self._recent_parts.append(
@@ -329,6 +337,8 @@ class LocalIndex:
             words = self.vocabulary.words(np.ascontiguousarray(codes).view(np.uint8))
             self._holders[np.unique(words)] -= 1
             self._alive[slot] = False
+            self._live -= 1
+            self._weights = None
 
     def _fold(self) -> None:
         """Fold the recent postings into the bulk, dropping removed items'."""
@@ -363,13 +373,20 @@ class LocalIndex:
         with self._lock:
             slots = self._slots
             alive = self._alive[:slots]
-            live = int(alive.sum())
-            if not live:
+            if not self._live:
                 return []
-            weights = np.log(1 + live / np.maximum(self._holders, 1)).astype(np.float32)
-            scores = np.zeros(slots, np.float32)
-            mirrored = np.zeros(slots, np.float32)
-            touched = np.zeros(slots, np.int32)
+            if self._weights is None:
+                self._weights = np.log(1 + self._live / np.maximum(self._holders, 1)).astype(
+                    np.float32
+                )
+            weights = self._weights
+            if len(self._scores) < slots:
+                # Kept between searches (and cleared where touched): fresh arrays of
+                # a million entries cost a page fault at each first touch.
+                self._scores = np.zeros(len(self._alive), np.float32)
+                self._mirrored = np.zeros(len(self._alive), np.float32)
+                self._touched = np.zeros(len(self._alive), np.int32)
+            scores, mirrored, touched = self._scores, self._mirrored, self._touched
             count = 0
             split = len(descriptors) if mirrored_from is None else mirrored_from
             for (starts, posted_slots, posted), bits in (
@@ -392,10 +409,11 @@ class LocalIndex:
                     count,
                 )
             hit = touched[:count]
+            best = hit
             if len(hit) > limit:
-                hit = hit[np.argpartition(-scores[hit], limit - 1)[:limit]]
-            ranked = hit[np.argsort(-scores[hit], kind="stable")]
-            return [
+                best = hit[np.argpartition(-scores[hit], limit - 1)[:limit]]
+            ranked = best[np.argsort(-scores[best], kind="stable")]
+            found = [
                 Found(
                     int(self._keys[s]),
                     int(s),
@@ -404,6 +422,9 @@ class LocalIndex:
                 )
                 for s in ranked
             ]
+            scores[hit] = 0.0
+            mirrored[hit] = 0.0
+            return found
 
     def entry(self, slot: int) -> Entry | None:
         """The keypoints and cells of an entry (a copy); None once removed."""
@@ -489,6 +510,7 @@ class LocalIndex:
             for name, values in entries.items():
                 getattr(self, name).load(values)
             self._alive, self._keys, self._slots = alive.copy(), keys.copy(), len(keys)
+            self._live, self._weights = int(alive.sum()), None
             self._bulk, self._bulk_bits = (starts, slots, posted), bits
             self._holders = holders
             self._slots_of = slots_of

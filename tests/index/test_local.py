@@ -78,6 +78,7 @@ def test_candidates_rank_the_item_the_query_shares_keypoints_with(
     # An upload showing a third of item 7's keypoints, a little changed, among others.
     query = np.concatenate([noisy(items[7][:32], 6), descriptors(300)])
     ranked = index.candidates(query, 5)
+    assert index.candidates(query, 5) == ranked  # nothing of a search is left for the next
     assert ranked[0][0] == 7
     assert ranked[0].score > 2 * (ranked[1].score if len(ranked) > 1 else 0)
     slot = ranked[0][1]
