@@ -176,6 +176,33 @@ def _quarters(shown: npt.NDArray[np.bool_], agree: npt.NDArray[np.bool_]) -> flo
     return weakest
 
 
+FULL_DETAIL_SCALE = 0.75
+"""An item seen at this scale or larger in the upload's frame is compared on all
+the frequencies of its cell signatures; smaller, on fewer (see :func:`_frequencies`)."""
+
+
+def _frequencies(h: F64, width: int, height: int) -> tuple[np.uint64, int]:
+    """The bits of a cell signature the upload can be compared on, and how many
+    of them may differ. An item shown small (an inset, one tile of a collage)
+    carries its cells' fine detail in a few upload pixels, blurred by the
+    resizing and the encoding, so only the frequencies below ``8 * scale /
+    FULL_DETAIL_SCALE`` a side (at least 4) are compared."""
+    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    quad = cv2.perspectiveTransform(corners[None], h)[0]
+    scale = (abs(float(cv2.contourArea(quad))) / (width * height)) ** 0.5
+    keep = int(np.clip(np.ceil(8 * scale / FULL_DETAIL_SCALE), 4, 8))
+    return _FREQUENCY_MASKS[keep], round(MAX_CELL_BITS * _FREQUENCY_BITS[keep] / 63)
+
+
+def _frequency_mask(keep: int) -> tuple[np.uint64, int]:
+    positions = [u * 8 + v - 1 for u in range(keep) for v in range(keep) if u or v]
+    return np.uint64(sum(1 << p for p in positions)), len(positions)
+
+
+_FREQUENCY_MASKS = {k: _frequency_mask(k)[0] for k in range(4, 9)}
+_FREQUENCY_BITS = {k: _frequency_mask(k)[1] for k in range(4, 9)}
+
+
 def _agreement(upload_frame: U8, h: F64, item: ItemLocal) -> _Agreement:
     """Agreement of the upload's content with the item's, in the item's frame."""
     width, height = item.features.width, item.features.height
@@ -191,8 +218,9 @@ def _agreement(upload_frame: U8, h: F64, item: ItemLocal) -> _Agreement:
     )
     seen = cells(u8(warped))
     covered = _cell_shares(inside) >= CELL_COVERED
-    bits = np.bitwise_count(seen.signatures ^ item.cells.signatures)
-    agree = bits <= MAX_CELL_BITS
+    mask, most = _frequencies(h, width, height)
+    bits = np.bitwise_count((seen.signatures ^ item.cells.signatures) & mask)
+    agree = bits <= most
     natural = item.cells.flat < round(255 * ITEM_FLAT)
     excused = ~agree & (seen.flat >= round(255 * OVERLAY_FLAT))
     counted = covered & natural & ~excused

@@ -13,7 +13,7 @@ import pytest
 from hashing.decode import decode_image
 from hashing.features import cells, item_features, upload_features
 from matching import MatchPolicy
-from matching.local import ItemLocal, LocalMatch, verify
+from matching.local import MAX_CELL_BITS, ItemLocal, LocalMatch, _frequencies, verify
 from matching.rules import Strength
 from tests.conftest import PHOTOS
 
@@ -78,3 +78,37 @@ def test_the_same_collage_re_uploaded_is_blocked() -> None:
     found = checked(item, jpeg(collage((10, 20, 21, 22))))
     assert found is not None
     assert found.strength is Strength.STRONG, found
+
+
+def inset(picture: int, host: int, share: float) -> npt.NDArray[np.uint8]:
+    """Photo ``picture`` at ``share`` of the width, in the lower right corner of
+    photo ``host`` resized to 1000 pixels wide (picture in picture)."""
+    base = decode_image(PHOTOS[host].read_bytes(), gray=True).pixels
+    out = cv2.resize(base, (1000, round(base.shape[0] * 1000 / base.shape[1])))
+    small = decode_image(PHOTOS[picture].read_bytes(), gray=True).pixels
+    width = round(1000 * share)
+    shrunk = cv2.resize(small, (width, round(small.shape[0] * width / small.shape[1])))
+    h, w = shrunk.shape[:2]
+    out[-h - 30 : -30, -w - 30 : -30] = shrunk
+    return np.asarray(out, np.uint8)
+
+
+# 33 was only a review while every frequency of its cells was compared.
+@pytest.mark.parametrize("picture", [10, 33, 35])
+def test_a_small_inset_is_compared_on_the_detail_it_keeps(picture: int) -> None:
+    """At about a third of the upload's width an item's cells keep only their
+    coarse frequencies; compared on those, the inset is found strongly."""
+    item = registered(decode_image(PHOTOS[picture].read_bytes(), gray=True).pixels)
+    found = checked(item, jpeg(inset(picture, 40, 0.35)))
+    assert found is not None
+    assert found.strength is Strength.STRONG, found
+    assert 0.05 < found.upload_share < 0.2
+
+
+def test_the_compared_frequencies_follow_the_items_scale() -> None:
+    full, most = _frequencies(np.eye(3), 420, 315)
+    assert (int(full).bit_count(), most) == (63, MAX_CELL_BITS)
+    small, fewer = _frequencies(np.diag([0.3, 0.3, 1.0]), 420, 315)
+    assert int(small).bit_count() == 15  # the 4x4 lowest, without the mean
+    assert int(small) & ~int(full) == 0
+    assert fewer == round(MAX_CELL_BITS * 15 / 63)
