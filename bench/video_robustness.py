@@ -243,8 +243,7 @@ class Registry:
         policy = settings.match_policy()
         found = search_clip(self.index, clip_query(clip), self.load, policy)
         for c in matching.decide(found, self.facts(), policy).candidates:
-            share = c.coverage.upload_share if c.coverage is not None else 1.0
-            if c.decision is Decision.BLOCK and share >= settings.video_duplicate_share:
+            if matching.holds(c, policy):
                 return c.item_id
         unique: dict[tuple[Signal, bytes], NewHash] = {}
         for h in clip_hashes(clip):

@@ -8,7 +8,7 @@ registration's duplicate check, the benches) searches with :mod:`matching.still`
 or :mod:`matching.clip` and decides with :func:`decide`.
 """
 
-from matching.decide import Verdict, best_per_item, combine, decide
+from matching.decide import Verdict, best_per_item, combine, decide, holds
 from matching.policy import MatchPolicy
 from matching.types import Candidate, Category, Coverage, Decision, Evidence, ItemFacts
 
@@ -24,4 +24,5 @@ __all__ = [
     "best_per_item",
     "combine",
     "decide",
+    "holds",
 ]

@@ -50,6 +50,19 @@ def combine(
     return best_per_item([*kept, *local])
 
 
+def holds(candidate: Candidate, policy: MatchPolicy) -> bool:
+    """Whether a candidate's item already holds the upload, so that registering
+    the upload would add nothing: a block covering ``duplicate_share`` of the
+    upload (of a clip's time; of the picture for a match by keypoints, where an
+    item found as an inset is only a part of the upload)."""
+    if candidate.decision is not Decision.BLOCK:
+        return False
+    coverage = candidate.coverage
+    if coverage is not None and coverage.upload_share < policy.duplicate_share:
+        return False
+    return candidate.local is None or candidate.local.upload_share >= policy.duplicate_share
+
+
 def decide(
     candidates: Sequence[Candidate], facts: Mapping[int, ItemFacts], policy: MatchPolicy
 ) -> Verdict:

@@ -28,12 +28,12 @@ from index import HashIndex
 from matching import (
     Candidate,
     Category,
-    Decision,
     ItemFacts,
     MatchPolicy,
     Verdict,
     combine,
     decide,
+    holds,
 )
 from matching.clip import ClipQuery, ItemFrames, item_frames_of, search_clip, still_coverage
 from matching.local import search_index
@@ -242,13 +242,11 @@ def find_duplicate(
 ) -> tuple[Item, Candidate] | None:
     """An active item the query would be blocked by and that already holds it: for
     a clip, most of its keyframes (registering a whole video whose excerpt is
-    registered adds the rest of it)."""
+    registered adds the rest of it), and for a match by keypoints most of the
+    picture (a registered clip or photo found as an inset is only a part)."""
     verdict, _ = judge(session, index, query, policy)
     for candidate in verdict.candidates:
-        if candidate.decision is not Decision.BLOCK:
-            continue
-        coverage = candidate.coverage
-        if coverage is not None and coverage.upload_share < policy.duplicate_share:
+        if not holds(candidate, policy):
             continue
         item = session.get(Item, candidate.item_id)
         if item is not None and item.active:

@@ -327,6 +327,20 @@ def test_a_video_reframed_inset_or_cropped_and_mirrored_is_found_by_its_keypoint
         assert body["decision"] != "block", name
 
 
+def test_a_video_showing_a_registered_one_as_an_inset_is_no_duplicate_of_it(
+    client: TestClient, api_keys: dict[str, str], files: dict[str, bytes], folder: Path
+) -> None:
+    """The inset is found in every keyframe, but it is a part of each picture:
+    registering the whole adds a new item (the reaction video around it)."""
+    first = register(client, api_keys, files["source"])
+    video, _ = reframed(source())["picture_in_picture"]
+    data = encode(folder, "inset-registered", video, "libx264")
+    assert check(client, api_keys, data)["matches"][0]["item_id"] == first["item_id"]
+    second = register(client, api_keys, data)
+    assert second["status"] == 201, second
+    assert second["duplicate_of"] is None
+
+
 @cache
 def decoded_source(folder: Path) -> videos.Video:
     return videos.read(folder / "source.mp4")

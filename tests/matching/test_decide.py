@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from hashing.transforms import Transform
-from matching import Candidate, Decision, Evidence, MatchPolicy, combine
+from matching import Candidate, Coverage, Decision, Evidence, MatchPolicy, combine, holds
 from matching.local import LocalMatch
 from matching.rules import Strength
 
@@ -41,3 +43,25 @@ def test_a_refuted_near_miss_is_sent_to_review(
 def test_a_refutation_of_one_item_leaves_another_blocked() -> None:
     combined = combine([pdq_block(1, 44), pdq_block(2, 44)], [local(1, refuted=True)], POLICY)
     assert {c.item_id: c.decision for c in combined} == {1: Decision.REVIEW, 2: Decision.BLOCK}
+
+
+def inset(share: float, time_share: float) -> Candidate:
+    """A local block: the item over ``share`` of the upload's picture, found in
+    ``time_share`` of its time."""
+    corners = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
+    found = LocalMatch(40, share, 1.0, False, 0.95, 50, corners, Strength.STRONG)
+    coverage = Coverage(time_share, 1.0, (0.0, 20.0), None)
+    return Candidate(
+        1, Evidence.LOCAL, 5, Transform.ORIGINAL, Decision.BLOCK, coverage=coverage, local=found
+    )
+
+
+def test_an_item_holds_an_upload_only_when_it_is_most_of_it() -> None:
+    """A registration is a duplicate of an item that blocks it over most of its
+    time and, found by keypoints, most of its picture: an item found as an inset
+    throughout is only a part of what is being registered."""
+    assert holds(pdq_block(1, 10), POLICY)
+    assert holds(inset(0.95, 1.0), POLICY)
+    assert not holds(inset(0.2, 1.0), POLICY)
+    assert not holds(inset(0.95, 0.5), POLICY)
+    assert not holds(replace(pdq_block(1, 10), decision=Decision.REVIEW), POLICY)
