@@ -249,6 +249,13 @@ _DCT_WEIGHTS = np.ones(64, bool)
 _DCT_WEIGHTS[0] = False  # the DC term says only how bright the cell is
 
 
+def low_frequencies(keep: int) -> tuple[np.uint64, int]:
+    """The bits of a cell signature (:func:`cells`) that hold the ``keep`` x
+    ``keep`` lowest of its 8 x 8 frequencies, and how many they are."""
+    positions = [u * 8 + v - 1 for u in range(keep) for v in range(keep) if u or v]
+    return np.uint64(sum(1 << p for p in positions)), len(positions)
+
+
 def cells(frame: U8) -> Cells:
     """The cell signatures and flat shares of a luma frame (an item's, or an
     upload's warped into an item's frame)."""

@@ -15,9 +15,10 @@ short), and a query descriptor reads only the bucket of its own bits: a large
 index's vote reads a small share of each word's postings. A true pair differs
 in a bucket bit now and then, so the vote misses some of its pairs (about half
 at a million items' 7 bits); the item it should find still gathers the most
-votes, which is all a vote is for (docs/benchmarks.md, "Local index at scale"). The bulk is built at
-load, beside a small second CSR of the items added since, folded in when it
-grows; a removed item is marked dead and skipped until the next fold. The
+votes, which is all a vote is for (docs/benchmarks.md, "Local index at scale").
+The bulk is built at load, beside a small second CSR of the items added since,
+folded in when it grows; a removed item is marked dead and skipped until the
+next fold. The
 **entries** (what verification reads: keypoint positions, whole descriptors,
 cell signatures) are read for the few candidates of a search only, so an index
 loaded from a snapshot maps them from its files instead of reading them into
@@ -33,7 +34,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -47,9 +48,10 @@ I32 = npt.NDArray[np.int32]
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 F32 = npt.NDArray[np.float32]
+S = TypeVar("S", bound=np.generic)
 Csr = tuple[I64, I32, U64]
 """Postings: each key's start (a key is ``word << bucket_bits | bucket``), then
-the slot and the 64-bit signature of every posting."""
+the slot and the signature (:data:`SIGNATURE_WORDS` uint64) of every posting."""
 
 FOLD_POSTINGS = 200_000
 """Postings of added items kept apart before they are folded into the bulk."""
@@ -171,6 +173,18 @@ def _empty_csr(vocabulary_size: int) -> Csr:
     )
 
 
+def _grown(array: npt.NDArray[S], needed: int) -> npt.NDArray[S]:
+    """``array`` with room for ``needed`` rows: as it is when it has it, else a
+    copy a quarter larger (a loaded index is sized exactly, and doubling would
+    double its memory at the first registration after a load)."""
+    if needed <= len(array):
+        return array
+    capacity = max(needed, len(array) + len(array) // 4 + 1024)
+    grown = np.zeros((capacity, *array.shape[1:]), array.dtype)
+    grown[: len(array)] = array
+    return grown
+
+
 class _Rows:
     """A growable array of rows: a base read from a snapshot (memory-mapped when
     asked), then rows appended in memory, growing a quarter at a time."""
@@ -188,11 +202,7 @@ class _Rows:
         """Append ``rows``; returns where they start."""
         start = self.appended
         end = start + len(rows)
-        if end > len(self.tail):
-            capacity = max(end, len(self.tail) + len(self.tail) // 4 + 1024)
-            grown = np.zeros((capacity, *self.tail.shape[1:]), self.tail.dtype)
-            grown[:start] = self.tail[:start]
-            self.tail = grown
+        self.tail = _grown(self.tail, end)
         self.tail[start:end] = rows
         self.appended = end
         return len(self.base) + start
@@ -274,14 +284,6 @@ class LocalIndex:
         """Items indexed (an item may hold several entries)."""
         return len(self._slots_of)
 
-    def _grow_slots(self, slot: int) -> None:
-        if slot >= len(self._alive):
-            capacity = max(1024, len(self._alive) + len(self._alive) // 4 + 1)
-            self._alive = np.concatenate([self._alive, np.zeros(capacity - len(self._alive), bool)])
-            self._keys = np.concatenate(
-                [self._keys, np.zeros(capacity - len(self._keys), np.int64)]
-            )
-
     def add(self, key: int, entry: Entry, words: I32 | None = None) -> None:
         """Index one entry of item ``key`` (a still, or a keyframe of a clip);
         ``words`` are its descriptors' words when known."""
@@ -291,7 +293,8 @@ class LocalIndex:
         codes = as_words(entry.descriptors)
         with self._lock:
             slot = self._slots
-            self._grow_slots(slot)
+            self._alive = _grown(self._alive, slot + 1)
+            self._keys = _grown(self._keys, slot + 1)
             start = self._xy.append(np.asarray(entry.xy, np.float32))
             self._descriptors.append(codes)
             self._start.append(np.array([start]))
@@ -455,7 +458,8 @@ class LocalIndex:
             at = [float(self._at.read(slot)[0]) for slot in slots]
             return {slot: None if np.isnan(t) else t for slot, t in zip(slots, at, strict=True)}
 
-    _ENTRIES = ("_xy", "_descriptors", "_start", "_count", "_size", "_signatures", "_flat", "_at")
+    _PER_SLOT = ("_start", "_count", "_size", "_signatures", "_flat", "_at")
+    _ENTRIES = ("_xy", "_descriptors", *_PER_SLOT)
 
     def save(self, directory: Path) -> dict[str, int]:
         """Write the index as ``.npy`` files (the recent postings folded in
@@ -474,9 +478,9 @@ class LocalIndex:
             return {"rows": len(self._slots_of), "entries": self._slots}
 
     def load(self, directory: Path, contents: Mapping[str, int], mapped: bool = True) -> None:
-        """Read what :meth:`save` wrote, replacing this index's contents; the
-        entries are memory-mapped from the files unless ``mapped`` is false
-        (the files must then stay as they are, as a snapshot's do)."""
+        """Read what :meth:`save` wrote, replacing this index's contents. The
+        entries are memory-mapped from the files unless ``mapped`` is false; when
+        mapped, the files must stay as they are (as a snapshot's do)."""
 
         def read(name: str, mode: str | None = None) -> npt.NDArray[np.generic]:
             values: npt.NDArray[np.generic] = np.load(
@@ -500,7 +504,7 @@ class LocalIndex:
             or rest
             or buckets != 1 << bits
             or len(keys) != contents["entries"]
-            or any(len(entries[name]) != len(keys) for name in ("_start", "_size", "_at"))
+            or any(len(entries[name]) != len(keys) for name in self._PER_SLOT)
         ):
             raise ValueError(f"{directory}: local index of another vocabulary or size")
         slots_of: dict[int, list[int]] = {}
@@ -523,8 +527,11 @@ class LocalIndex:
         with self._lock:
             rows = sum(getattr(self, name).resident_bytes() for name in self._ENTRIES)
             postings = sum(a.nbytes for a in (*self._bulk, *self._recent))
-            slots = self._alive.nbytes + self._keys.nbytes + self._holders.nbytes
-            return int(rows + postings + slots)
+            slots = sum(
+                a.nbytes
+                for a in (self._alive, self._keys, self._scores, self._mirrored, self._touched)
+            )
+            return int(rows + postings + slots + self._holders.nbytes)
 
     def mapped_bytes(self) -> int:
         """Bytes of the entries read from the snapshot's files as they are needed."""

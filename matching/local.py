@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from hashing.features import CELL_GRID, Cells, LocalFeatures, cells
+from hashing.features import CELL_GRID, Cells, LocalFeatures, cells, low_frequencies
 from hashing.transforms import Transform
 from hashing.types import u8
 from index.bits import nearest_two
@@ -181,30 +181,25 @@ FULL_DETAIL_SCALE = 0.75
 the frequencies of its cell signatures; smaller, on fewer (see :func:`_frequencies`)."""
 
 
-def _frequencies(h: F64, width: int, height: int) -> tuple[np.uint64, int]:
+def _frequencies(points: F64, width: int, height: int) -> tuple[np.uint64, int]:
     """The bits of a cell signature the upload can be compared on, and how many
-    of them may differ. An item shown small (an inset, one tile of a collage)
-    carries its cells' fine detail in a few upload pixels, blurred by the
-    resizing and the encoding, so only the frequencies below ``8 * scale /
-    FULL_DETAIL_SCALE`` a side (at least 4) are compared."""
-    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
-    quad = cv2.perspectiveTransform(corners[None], h)[0]
-    scale = (abs(float(cv2.contourArea(quad))) / (width * height)) ** 0.5
+    of them may differ, for an item whose frame corners land at ``points`` in
+    the upload. An item shown small (an inset, one tile of a collage) carries
+    its cells' fine detail in a few upload pixels, blurred by the resizing and
+    the encoding, so only the frequencies below ``8 * scale / FULL_DETAIL_SCALE``
+    a side (at least 4) are compared."""
+    scale = (abs(float(cv2.contourArea(points.astype(np.float32)))) / (width * height)) ** 0.5
     keep = int(np.clip(np.ceil(8 * scale / FULL_DETAIL_SCALE), 4, 8))
-    return _FREQUENCY_MASKS[keep], round(MAX_CELL_BITS * _FREQUENCY_BITS[keep] / 63)
+    mask, count = _LOW_FREQUENCIES[keep]
+    return mask, round(MAX_CELL_BITS * count / 63)
 
 
-def _frequency_mask(keep: int) -> tuple[np.uint64, int]:
-    positions = [u * 8 + v - 1 for u in range(keep) for v in range(keep) if u or v]
-    return np.uint64(sum(1 << p for p in positions)), len(positions)
+_LOW_FREQUENCIES = {keep: low_frequencies(keep) for keep in range(4, 9)}
 
 
-_FREQUENCY_MASKS = {k: _frequency_mask(k)[0] for k in range(4, 9)}
-_FREQUENCY_BITS = {k: _frequency_mask(k)[1] for k in range(4, 9)}
-
-
-def _agreement(upload_frame: U8, h: F64, item: ItemLocal) -> _Agreement:
-    """Agreement of the upload's content with the item's, in the item's frame."""
+def _agreement(upload_frame: U8, h: F64, points: F64, item: ItemLocal) -> _Agreement:
+    """Agreement of the upload's content with the item's, in the item's frame
+    (``points``: where ``h`` puts the item's frame corners in the upload)."""
     width, height = item.features.width, item.features.height
     inverse = np.linalg.inv(h)
     warped = cv2.warpPerspective(upload_frame, inverse, (width, height), flags=cv2.INTER_LINEAR)
@@ -218,7 +213,7 @@ def _agreement(upload_frame: U8, h: F64, item: ItemLocal) -> _Agreement:
     )
     seen = cells(u8(warped))
     covered = _cell_shares(inside) >= CELL_COVERED
-    mask, most = _frequencies(h, width, height)
+    mask, most = _frequencies(points, width, height)
     bits = np.bitwise_count((seen.signatures ^ item.cells.signatures) & mask)
     agree = bits <= most
     natural = item.cells.flat < round(255 * ITEM_FLAT)
@@ -295,7 +290,7 @@ def verify_sides(
         points = _plausible(h, item.features.width, item.features.height)
         if points is None:
             continue
-        found = _agreement(frame, h, item)
+        found = _agreement(frame, h, points, item)
         agreement, counted = found.share, found.counted
         strength = _strength(inliers, found, policy)
         if strength is Strength.NONE:
@@ -371,8 +366,10 @@ def verified(
     query = upload.descriptors
     if upload.mirrored is not None:
         query = np.concatenate([query, upload.mirrored])
-    both = sides(upload, frame)
     found = index.candidates(query, policy.local_candidates, mirrored_from=len(upload))
+    if not found:
+        return []
+    both = sides(upload, frame)
     matched: list[tuple[Found, LocalMatch]] = []
     for proposed in found:
         if proposed.score < WEAK_VOTES * found[0].score:

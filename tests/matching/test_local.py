@@ -106,9 +106,10 @@ def test_a_small_inset_is_compared_on_the_detail_it_keeps(picture: int) -> None:
 
 
 def test_the_compared_frequencies_follow_the_items_scale() -> None:
-    full, most = _frequencies(np.eye(3), 420, 315)
+    corners = np.array([[0, 0], [420, 0], [420, 315], [0, 315]], np.float64)
+    full, most = _frequencies(corners, 420, 315)
     assert (int(full).bit_count(), most) == (63, MAX_CELL_BITS)
-    small, fewer = _frequencies(np.diag([0.3, 0.3, 1.0]), 420, 315)
+    small, fewer = _frequencies(0.3 * corners, 420, 315)
     assert int(small).bit_count() == 15  # the 4x4 lowest, without the mean
     assert int(small) & ~int(full) == 0
     assert fewer == round(MAX_CELL_BITS * 15 / 63)
