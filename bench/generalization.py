@@ -51,8 +51,7 @@ from index import HashIndex
 from index.local import LocalIndex
 from index.vocabulary import Vocabulary
 from matching import Decision, ItemFacts, MatchPolicy
-from matching.local import search_index
-from matching.still import image_query, search
+from matching.still import image_query, search, search_still
 
 BASELINE_PDQ = 31
 SYSTEMS = ("pdq alone", "global", "global + local")
@@ -71,6 +70,9 @@ class Registry:
     pdq: dict[int, HashValue] = field(default_factory=dict)
     facts: dict[int, ItemFacts] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.served.local = self.local
+
     def register(self, item: int, data: bytes) -> None:
         hashes = hash_image_bytes(data, variants=True)
         for new in media_hashes(hashes):
@@ -82,6 +84,9 @@ class Registry:
             self.local.add(item, entry_from(features))
         self.pdq[item] = pdq(decode_image(data).pixels)[0]
         self.facts[item] = ItemFacts("other", hashes.quality, clip=False)
+
+    def facts_of(self, items: Sequence[int]) -> dict[int, ItemFacts]:
+        return {i: self.facts[i] for i in items if i in self.facts}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,11 +110,8 @@ def decide_three(data: bytes, registry: Registry, policy: MatchPolicy) -> dict[s
         verdict.decision, verdict.candidates[0].item_id if verdict.candidates else None
     )
     query = image_query(hash_image_bytes(data, local=True))
-    if query.local is None or query.frame is None:
-        raise ValueError("the upload's local features were not made")
-    found = search(registry.served, query, policy)
-    local = search_index(registry.local, query.local, query.frame, policy)
-    verdict = matching.decide(matching.combine(found, local, policy), registry.facts, policy)
+    found, facts = search_still(registry.served, query, policy, registry.facts_of)
+    verdict = matching.decide(found, facts, policy)
     out["global + local"] = Outcome(
         verdict.decision, verdict.candidates[0].item_id if verdict.candidates else None
     )

@@ -23,7 +23,7 @@ from hashing.borders import Box, crop, luma, trim_passes
 from hashing.canvas import canvas
 from hashing.decode import DecodeLimits, ImageFormat, decode_image
 from hashing.embedded import find_embedded
-from hashing.features import Cells, LocalFeatures, cells, item_features, upload_features
+from hashing.features import Cells, LocalFeatures, cells, item_features, upload_frame
 from hashing.hashers import pdq_dihedral, phash_dihedral, phash_thumbnail, sha256
 from hashing.transforms import Transform
 from hashing.types import HashValue
@@ -68,12 +68,14 @@ class ImageHashes:
     the untrimmed image when trimming took something), made for registrations
     only (see :mod:`hashing.augment`)."""
     local: LocalFeatures | None = None
-    """Local features (:mod:`hashing.features`): an item's for a registration, an
-    upload's (with mirrored descriptors) for a check; None when not asked for."""
+    """A registration's local features (:mod:`hashing.features`); None when not
+    asked for. A check's are made from its ``frame`` only if the global hashes
+    leave the decision open (:func:`matching.still.search_still`)."""
     cells: Cells | None = None
     """A registration's cell signatures, stored with its local features."""
     frame: npt.NDArray[np.uint8] | None = None
-    """A check's feature frame (luma), which a local match's content is checked
+    """A check's feature frame (luma, :func:`hashing.features.upload_frame`):
+    what its keypoints are found in and a local match's content is checked
     against; never stored."""
 
     @property
@@ -215,9 +217,8 @@ def hash_image_bytes(
     item: bool = False,
 ) -> ImageHashes:
     """Decode and hash an uploaded still image; ``variants`` adds the crop and
-    rotation hashes a registration may store; ``local`` adds local features, an
-    item's (with its cells) when ``item`` is set, else an upload's (with its
-    frame).
+    rotation hashes a registration may store; ``local`` adds an item's local
+    features and cells when ``item`` is set, else an upload's feature frame.
 
     Raises :class:`hashing.decode.DecodeError` for anything that is not a
     decodable image within ``limits``.
@@ -231,7 +232,7 @@ def hash_image_bytes(
         features, item_frame = item_features(decoded.pixels)
         cell_signatures = cells(item_frame)
     elif local:
-        features, frame = upload_features(decoded.pixels)
+        frame = upload_frame(decoded.pixels)
     return ImageHashes(
         sha256=sha256(data),
         views=views,

@@ -40,14 +40,31 @@ def combine(
     refuted = {c.item_id for c in local if c.local is not None and c.local.refuted}
     kept = [
         replace(c, decision=Decision.REVIEW)
-        if c.decision is Decision.BLOCK
-        and c.item_id in refuted
-        and c.signal is Evidence.PDQ
-        and c.distance > policy.pdq_block
+        if c.item_id in refuted and _refutable(c, policy)
         else c
         for c in found
     ]
     return best_per_item([*kept, *local])
+
+
+def _refutable(candidate: Candidate, policy: MatchPolicy) -> bool:
+    """A global block on a near miss, which :func:`combine` sends to review when
+    the local tier refutes it."""
+    return (
+        candidate.decision is Decision.BLOCK
+        and candidate.signal is Evidence.PDQ
+        and candidate.distance > policy.pdq_block
+    )
+
+
+def settled(verdict: Verdict, policy: MatchPolicy) -> bool:
+    """Whether a still's verdict from the global hashes is one the local tier
+    cannot change: a block of an active item on firm evidence (its file digest,
+    or PDQ within ``pdq_block``), which :func:`combine` never refutes. The local
+    tier could only add more items to such a block, so it is not run."""
+    return verdict.decision is Decision.BLOCK and any(
+        c.decision is Decision.BLOCK and not _refutable(c, policy) for c in verdict.candidates
+    )
 
 
 def holds(candidate: Candidate, policy: MatchPolicy) -> bool:

@@ -3,25 +3,28 @@
 A still is searched by every orientation of every view of its picture (see
 :mod:`hashing.pipeline`), the bands of its canvas, and its file digest; each
 item found is graded once, on the best evidence of each kind, by
-:func:`matching.rules.grade`.
+:func:`matching.rules.grade`. Then, unless that already settled the decision,
+by its keypoints (:func:`search_still`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from hashing.features import LocalFeatures
+from hashing.features import upload_features
 from hashing.pipeline import ImageHashes
 from hashing.transforms import Transform, inverse
 from hashing.types import HashValue, Signal
 from index import HashIndex
+from matching.decide import combine, decide, settled
+from matching.local import search_index
 from matching.policy import MatchPolicy
 from matching.rules import FAR, Strength, grade
-from matching.types import Candidate, Decision, Evidence
+from matching.types import Candidate, Decision, Evidence, ItemFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +42,9 @@ class Query:
     hashes: list[QueryHash]
     quality: int | None = None
     """PDQ quality of the upload; None when unknown (hashes sent without media)."""
-    local: LocalFeatures | None = None
-    """The upload's local features, for the local tier (:mod:`matching.local`)."""
     frame: npt.NDArray[np.uint8] | None = None
-    """The upload's feature frame, which a local match's content is checked against."""
+    """The upload's feature frame (:func:`hashing.features.upload_frame`), for the
+    local tier (:mod:`matching.local`); None when it is not to be searched."""
 
 
 def image_query(hashes: ImageHashes) -> Query:
@@ -54,7 +56,7 @@ def image_query(hashes: ImageHashes) -> Query:
         items += [QueryHash(v, t) for t, v in view.phash.items()]
     top, bottom = hashes.halves
     items += [QueryHash(top, part="top"), QueryHash(bottom, part="bottom")]
-    return Query(items, hashes.quality, hashes.local, hashes.frame)
+    return Query(items, hashes.quality, hashes.frame)
 
 
 def hash_query(values: Sequence[HashValue]) -> Query:
@@ -142,3 +144,30 @@ def search(index: HashIndex, query: Query, policy: MatchPolicy) -> list[Candidat
         if (c := evidence.candidate(item_id, low_quality, policy)) is not None
     ]
     return sorted(candidates, key=Candidate.sort_key)
+
+
+FactsOf = Callable[[Sequence[int]], Mapping[int, ItemFacts]]
+"""The facts of those of the given items that are active (the database's, for
+the service)."""
+
+
+def search_still(
+    index: HashIndex, query: Query, policy: MatchPolicy, facts_of: FactsOf
+) -> tuple[list[Candidate], dict[int, ItemFacts]]:
+    """A still's candidates from both tiers, and the facts of their active items.
+
+    The global hashes are searched first. When they block an active item on
+    firm evidence (:func:`matching.decide.settled`) the local tier could only
+    add items to the block, so the upload's keypoints are not even made: most
+    re-uploads of registered pictures are settled so, at a third of the cost.
+    Otherwise the local index is searched too and the tiers combined
+    (:func:`matching.decide.combine`).
+    """
+    found = search(index, query, policy)
+    facts = dict(facts_of([c.item_id for c in found]))
+    if index.local is None or query.frame is None or settled(decide(found, facts, policy), policy):
+        return found, facts
+    features, frame = upload_features(query.frame)
+    local = search_index(index.local, features, frame, policy)
+    facts.update(facts_of([c.item_id for c in local if c.item_id not in facts]))
+    return combine(found, local, policy), facts

@@ -31,13 +31,11 @@ from matching import (
     ItemFacts,
     MatchPolicy,
     Verdict,
-    combine,
     decide,
     holds,
 )
 from matching.clip import ClipQuery, ItemFrames, item_frames_of, search_clip, still_coverage
-from matching.local import search_index
-from matching.still import Query, search
+from matching.still import Query, search_still
 
 INLINE_VARIANT = "original"
 """Variant of an item's inline hash (a bulk-imported entry is the picture itself)."""
@@ -206,11 +204,9 @@ def judge(
         candidates = search_clip(index, query, lambda ids: item_frames(session, ids), policy)
         facts = active_item_facts(session, [c.item_id for c in candidates])
     else:
-        candidates = search(index, query, policy)
-        if index.local is not None and query.local is not None and query.frame is not None:
-            local = search_index(index.local, query.local, query.frame, policy)
-            candidates = combine(candidates, local, policy)
-        facts = active_item_facts(session, [c.item_id for c in candidates])
+        candidates, facts = search_still(
+            index, query, policy, lambda ids: active_item_facts(session, ids)
+        )
         # The facts say which items are clips: only those have keyframes to load,
         # so a still matching a still costs no query more.
         clip_ids = [c.item_id for c in candidates if c.item_id in facts and facts[c.item_id].clip]
