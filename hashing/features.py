@@ -260,18 +260,39 @@ def cells(frame: U8) -> Cells:
     """The cell signatures and flat shares of a luma frame (an item's, or an
     upload's warped into an item's frame)."""
     h, w = frame.shape[:2]
-    flat = flat_pixels(frame)
-    signatures = np.zeros(CELL_GRID * CELL_GRID, np.uint64)
-    shares = np.zeros(CELL_GRID * CELL_GRID, np.uint8)
-    weights = np.uint64(1) << np.arange(63, dtype=np.uint64)
-    for i, (top, bottom, left, right) in enumerate(_cell_bounds(h, w)):
-        if bottom <= top or right <= left:
-            continue
-        patch = cv2.resize(
-            frame[top:bottom, left:right].astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA
-        )
-        low = cv2.dct(patch)[:8, :8].ravel()[_DCT_WEIGHTS]
-        bits = low > np.median(low)
-        signatures[i] = np.bitwise_or.reduce(weights[bits]) if bits.any() else np.uint64(0)
-        shares[i] = round(255 * float(flat[top:bottom, left:right].mean()))
-    return Cells(signatures, shares)
+    bounds = _cell_bounds(h, w)
+    low = np.zeros((len(bounds), 63), np.float32)
+    for i, (top, bottom, left, right) in enumerate(bounds):
+        if bottom > top and right > left:
+            patch = cv2.resize(
+                frame[top:bottom, left:right].astype(np.float32),
+                (32, 32),
+                interpolation=cv2.INTER_AREA,
+            )
+            low[i] = cv2.dct(patch)[:8, :8].ravel()[_DCT_WEIGHTS]
+    bits = low > np.median(low, axis=1, keepdims=True)
+    signatures = (bits.astype(np.uint64) << np.arange(63, dtype=np.uint64)).sum(
+        axis=1, dtype=np.uint64
+    )
+    empty = np.array([b <= t or r <= left for t, b, left, r in bounds])
+    signatures[empty] = 0
+    shares = np.round(255 * cell_shares(flat_pixels(frame).astype(np.uint8)))
+    return Cells(signatures, shares.astype(np.uint8))
+
+
+def cell_shares(mask: U8) -> npt.NDArray[np.float64]:
+    """The mean of ``mask`` over each cell of the grid (0 for an empty cell), from
+    one integral image."""
+    h, w = mask.shape[:2]
+    total = cv2.integral(mask, sdepth=cv2.CV_64F)
+    edges_y = np.arange(CELL_GRID + 1) * h // CELL_GRID
+    edges_x = np.arange(CELL_GRID + 1) * w // CELL_GRID
+    sums = (
+        total[edges_y[1:, None], edges_x[None, 1:]]
+        - total[edges_y[:-1, None], edges_x[None, 1:]]
+        - total[edges_y[1:, None], edges_x[None, :-1]]
+        + total[edges_y[:-1, None], edges_x[None, :-1]]
+    )
+    areas = np.diff(edges_y)[:, None] * np.diff(edges_x)[None, :]
+    means = np.divide(sums, areas, out=np.zeros_like(sums), where=areas > 0)
+    return np.asarray(means.ravel(), np.float64)

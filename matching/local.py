@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from hashing.features import CELL_GRID, Cells, LocalFeatures, cells, low_frequencies
+from hashing.features import CELL_GRID, Cells, LocalFeatures, cell_shares, cells, low_frequencies
 from hashing.transforms import Transform
 from hashing.types import u8
 from index.bits import nearest_two
@@ -212,7 +212,7 @@ def _agreement(upload_frame: U8, h: F64, points: F64, item: ItemLocal) -> _Agree
         )
     )
     seen = cells(u8(warped))
-    covered = _cell_shares(inside) >= CELL_COVERED
+    covered = cell_shares(inside) >= 255 * CELL_COVERED
     mask, most = _frequencies(points, width, height)
     bits = np.bitwise_count((seen.signatures ^ item.cells.signatures) & mask)
     agree = bits <= most
@@ -224,18 +224,6 @@ def _agreement(upload_frame: U8, h: F64, points: F64, item: ItemLocal) -> _Agree
     own = int(natural.sum())
     shown = float((covered & natural).sum()) / own if own else 0.0
     return _Agreement(share, n, _quarters(counted, agree), shown)
-
-
-def _cell_shares(mask: U8) -> npt.NDArray[np.float64]:
-    """Share of each cell of a grid over ``mask`` that is set (255)."""
-    h, w = mask.shape[:2]
-    g = CELL_GRID
-    out = np.zeros(g * g)
-    for row in range(g):
-        for col in range(g):
-            part = mask[row * h // g : (row + 1) * h // g, col * w // g : (col + 1) * w // g]
-            out[row * g + col] = float(part.mean()) / 255 if part.size else 0.0
-    return out
 
 
 @dataclass(frozen=True, slots=True)
