@@ -1,0 +1,37 @@
+"""Cell signatures: what a local match's content is compared on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hashing.decode import decode_image
+from hashing.features import CELL_GRID, cell_shares, cells, item_frame
+from tests.conftest import PHOTOS
+
+
+@pytest.mark.parametrize("shape", [(420, 315), (433, 578), (13, 9)])
+def test_cell_shares_are_each_cells_mean(shape: tuple[int, int]) -> None:
+    mask = np.random.default_rng(7).integers(0, 2, shape, dtype=np.uint8) * 255
+    h, w = shape
+    expected = [
+        mask[
+            r * h // CELL_GRID : (r + 1) * h // CELL_GRID,
+            c * w // CELL_GRID : (c + 1) * w // CELL_GRID,
+        ]
+        for r in range(CELL_GRID)
+        for c in range(CELL_GRID)
+    ]
+    means = [float(part.mean()) if part.size else 0.0 for part in expected]
+    assert cell_shares(mask) == pytest.approx(means)
+
+
+def test_a_picture_and_its_re_encoding_agree_cell_by_cell() -> None:
+    frame = item_frame(decode_image(PHOTOS[2].read_bytes(), gray=True).pixels)
+    noisy = np.clip(frame + np.random.default_rng(3).normal(0, 2, frame.shape), 0, 255)
+    a, b = cells(frame), cells(noisy.astype(np.uint8))
+    assert len(a.signatures) == CELL_GRID * CELL_GRID
+    assert np.bitwise_count(a.signatures ^ b.signatures).max() <= 16
+    # An upside-down picture disagrees almost everywhere.
+    c = cells(np.ascontiguousarray(frame[::-1]))
+    assert np.median(np.bitwise_count(a.signatures ^ c.signatures)) > 16
