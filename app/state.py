@@ -30,6 +30,11 @@ class AppState:
     limits: DecodeLimits
     clip_limits: ClipLimits
     register_clip_limits: ClipLimits
+    layouts: bool | None = None
+    """Whether a still's layout views (the bands of its canvas, a picture embedded
+    in a larger one) are made: only while some active item has no local features
+    to be found by (:func:`app.services.items.needs_layouts`); None until the
+    first upload asks (the database may not answer at start)."""
     register_lock: threading.Lock = field(default_factory=threading.Lock)
     """Serialises the duplicate check and insert of registrations in this process."""
     rate_limiter: RateLimit | None = None

@@ -13,8 +13,10 @@ part, registered or not, and every impostor upload is checked, decided by:
   bits of a registered photo's, no trimming, no rotations;
 * **global**: the service's global hashes alone (``matching.still``), as before
   the local tier;
-* **global + local**: the service with its local tier (``matching.local``):
-  every item the descriptor index proposes is verified.
+* **global + local**: the service with its local tier, as it checks when every
+  item has keypoints (``matching.still.search_still``: the global hashes
+  without the layout views, then, unless they settled it, the items the
+  descriptor index proposes, verified).
 
 A registered photo's edit counts when it is blocked *with its own item*; any
 block of an unregistered photo's edit, or with another item, or of an impostor
@@ -77,7 +79,7 @@ class Registry:
         hashes = hash_image_bytes(data, variants=True)
         for new in media_hashes(hashes):
             self.index.add(new.value.signal.value, new.value.value, item)
-        hashes = hash_image_bytes(data, local=True, item=True)
+        hashes = hash_image_bytes(data, local=True, item=True, layouts=False)
         for new in media_hashes(hashes):
             self.served.add(new.value.signal.value, new.value.value, item)
         for features in media_features(hashes):
@@ -109,7 +111,8 @@ def decide_three(data: bytes, registry: Registry, policy: MatchPolicy) -> dict[s
     out["global"] = Outcome(
         verdict.decision, verdict.candidates[0].item_id if verdict.candidates else None
     )
-    query = image_query(hash_image_bytes(data, local=True))
+    # As the service checks when every item has keypoints: no layout views.
+    query = image_query(hash_image_bytes(data, local=True, layouts=False))
     found, facts = search_still(registry.served, query, policy, registry.facts_of)
     verdict = matching.decide(found, facts, policy)
     out["global + local"] = Outcome(

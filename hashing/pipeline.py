@@ -83,10 +83,10 @@ class ImageHashes:
         return self.views[0]
 
     @property
-    def halves(self) -> tuple[HashValue, HashValue]:
-        """PDQ of the top and bottom bands of the primary view's canvas: a caption
-        or banner across the middle leaves both intact."""
-        assert self.primary.halves is not None, "hash_pixels makes the primary's bands"
+    def halves(self) -> tuple[HashValue, HashValue] | None:
+        """PDQ of the top and bottom bands of the primary view's canvas (a caption
+        or banner across the middle leaves both intact); None when the layout
+        views were not made (:func:`hash_pixels`)."""
         return self.primary.halves
 
     @property
@@ -133,13 +133,18 @@ EMBEDDED_VIEW = "embedded"
 """Name of the view of a picture found inside a larger canvas."""
 
 
-def hash_pixels(pixels: npt.NDArray[np.uint8]) -> list[View]:
+def hash_pixels(pixels: npt.NDArray[np.uint8], *, layouts: bool = True) -> list[View]:
     """Hash the view after every border-trimming pass that changed the box, and the
     whole image too when trimming took anything (RGB pixels or luma).
 
-    The first view also carries the bands of its canvas (:func:`halves`). A picture
-    found embedded in a larger canvas (a screenshot's app frame, see
-    :mod:`hashing.embedded`) is a view of its own.
+    With ``layouts``, the first view also carries the bands of its canvas
+    (:func:`halves`), and a picture found embedded in a larger canvas (a
+    screenshot's app frame, see :mod:`hashing.embedded`) is a view of its own.
+    These guess at two layouts of an edited picture (a caption across it, an app
+    around it) for the global hashes; the local tier finds a picture under any
+    caption and inside any canvas, so they are needed only to match items
+    registered without local features (docs/local-features.md), and cost half
+    of this function's time.
 
     Most photos give one view. A photo with a flat edge (sky, a studio backdrop)
     gives one per layer peeled, and a padded copy of it one layer deeper; an edit
@@ -151,14 +156,14 @@ def hash_pixels(pixels: npt.NDArray[np.uint8]) -> list[View]:
     pixels = luma(pixels)
     boxes = trim_passes(pixels, TRIM_PASSES)
     views = [
-        hash_view(pixels, box, f"trim{depth}", with_halves=depth == 1)
+        hash_view(pixels, box, f"trim{depth}", with_halves=layouts and depth == 1)
         for depth, box in enumerate(boxes, 1)
     ]
     height, width = pixels.shape[:2]
     whole = Box(0, height, 0, width)
     if boxes[0] != whole:
         views.append(hash_view(pixels, whole, "untrimmed"))
-    embedded = find_embedded(pixels)
+    embedded = find_embedded(pixels) if layouts else None
     if embedded is not None and not any(_near(embedded, box) for box in boxes):
         views.append(hash_view(pixels, embedded, EMBEDDED_VIEW))
     return views
@@ -215,16 +220,18 @@ def hash_image_bytes(
     variants: bool = False,
     local: bool = False,
     item: bool = False,
+    layouts: bool = True,
 ) -> ImageHashes:
     """Decode and hash an uploaded still image; ``variants`` adds the crop and
     rotation hashes a registration may store; ``local`` adds an item's local
-    features and cells when ``item`` is set, else an upload's feature frame.
+    features and cells when ``item`` is set, else an upload's feature frame;
+    ``layouts`` makes the layout views (:func:`hash_pixels`).
 
     Raises :class:`hashing.decode.DecodeError` for anything that is not a
     decodable image within ``limits``.
     """
     decoded = decode_image(data, limits, gray=True)
-    views = hash_pixels(decoded.pixels)
+    views = hash_pixels(decoded.pixels, layouts=layouts)
     features: LocalFeatures | None = None
     cell_signatures: Cells | None = None
     frame: npt.NDArray[np.uint8] | None = None

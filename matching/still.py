@@ -49,13 +49,14 @@ class Query:
 
 def image_query(hashes: ImageHashes) -> Query:
     """All eight orientations of every view's perceptual hashes, the bands of the
-    primary view's canvas, and the file digest."""
+    primary view's canvas when they were made, and the file digest."""
     items = [QueryHash(hashes.sha256)]
     for view in hashes.views:
         items += [QueryHash(v, t) for t, v in view.pdq.items()]
         items += [QueryHash(v, t) for t, v in view.phash.items()]
-    top, bottom = hashes.halves
-    items += [QueryHash(top, part="top"), QueryHash(bottom, part="bottom")]
+    if hashes.halves is not None:
+        top, bottom = hashes.halves
+        items += [QueryHash(top, part="top"), QueryHash(bottom, part="bottom")]
     return Query(items, hashes.quality, hashes.frame)
 
 

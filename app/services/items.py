@@ -11,11 +11,11 @@ from datetime import datetime
 from typing import cast
 
 import numpy as np
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from app.errors import ApiError
-from app.models import AuditEvent, IndexChange, Item, ItemHash
+from app.models import AuditEvent, IndexChange, Item, ItemFeatures, ItemHash
 from app.observability import REGISTRATIONS
 from app.services.local_features import NewFeatures, entry_from, feature_row, load_local
 from app.settings import Settings
@@ -34,7 +34,14 @@ from matching import (
     decide,
     holds,
 )
-from matching.clip import ClipQuery, ItemFrames, item_frames_of, search_clip, still_coverage
+from matching.clip import (
+    BAND_VARIANTS,
+    ClipQuery,
+    ItemFrames,
+    item_frames_of,
+    search_clip,
+    still_coverage,
+)
 from matching.still import Query, search_still
 
 INLINE_VARIANT = "original"
@@ -75,7 +82,10 @@ class NewHash:
 
 def media_hashes(hashes: ImageHashes) -> list[NewHash]:
     """What registering media stores: the file digest, the original orientation of
-    every view's PDQ and pHash, and the PDQ of each crop and rotation variant.
+    every view's PDQ and pHash, and for an item without local features the PDQ
+    of each crop and rotation variant and of the bands of its canvas (the fixed
+    grid and layouts of the global hashes; an item with local features is found
+    at any crop, angle and layout by its keypoints).
 
     A picture found embedded in the item is not stored: the check side still
     looks for a registered picture inside an upload's canvas, but on the item
@@ -88,11 +98,12 @@ def media_hashes(hashes: ImageHashes) -> list[NewHash]:
         stored.append(NewHash(view.pdq[Transform.ORIGINAL], view.name, view.quality))
         stored.append(NewHash(view.phash[Transform.ORIGINAL], view.name))
     stored += [NewHash(value, name, hashes.quality) for name, value in hashes.variants]
-    top, bottom = hashes.halves
-    stored += [
-        NewHash(top, "half_top", hashes.quality),
-        NewHash(bottom, "half_bottom", hashes.quality),
-    ]
+    if hashes.halves is not None and not media_features(hashes):
+        top, bottom = hashes.halves
+        stored += [
+            NewHash(top, "half_top", hashes.quality),
+            NewHash(bottom, "half_bottom", hashes.quality),
+        ]
     return [h for h in stored if h.value.informative]
 
 
@@ -150,6 +161,7 @@ def vpdq_hashes(frames: Sequence[VpdqFrame], settings: Settings) -> list[NewHash
 
 _ITEMS = cast(Table, Item.__table__)
 _HASHES = cast(Table, ItemHash.__table__)
+_FEATURES = cast(Table, ItemFeatures.__table__)
 # Statements of the check path, built once: building one cost a check more
 # than running it.
 _FRAMES = (
@@ -171,6 +183,25 @@ _INLINE = select(_ITEMS.c.id, _ITEMS.c.hash_signal, _ITEMS.c.hash_value).where(
 _ACTIVE_FACTS = select(
     _ITEMS.c.id, _ITEMS.c.category, _ITEMS.c.quality, _ITEMS.c.keyframes.is_not(None)
 ).where(_ITEMS.c.id.in_(bindparam("ids", expanding=True)), _ITEMS.c.active.is_(True))
+
+
+def needs_layouts(session: Session, settings: Settings) -> bool:
+    """Whether a still's layout views (:func:`hashing.pipeline.hash_pixels`) can
+    match anything: while the local tier is off, off for a category, or an
+    active item registered without local features (before the tier existed)
+    still holds the bands of its canvas. Otherwise the local tier finds every
+    picture under a caption or inside a canvas, and the views cost a check a
+    millisecond and a half for nothing."""
+    if not settings.local_features or settings.local_features_off:
+        return True
+    has_features = exists().where(_FEATURES.c.item_id == _HASHES.c.item_id)
+    active = exists().where(_ITEMS.c.id == _HASHES.c.item_id, _ITEMS.c.active.is_(True))
+    layout_only = (
+        select(_HASHES.c.item_id)
+        .where(_HASHES.c.variant.in_(list(BAND_VARIANTS)), active, ~has_features)
+        .limit(1)
+    )
+    return session.execute(layout_only).first() is not None
 
 
 def item_frames(

@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from app.errors import ApiError
 from app.schemas import ClipInfo
+from app.services.items import needs_layouts
 from app.state import AppState
 from hashing.animation import hash_animation
 from hashing.clip import ClipHashes
@@ -32,6 +33,16 @@ SPOOL_PREFIX = "upload-"
 _CHUNK = 1 << 20
 
 
+def layouts(state: AppState) -> bool:
+    """Whether stills get their layout views in this process (asked of the
+    database once: only settings and items registered before the local tier
+    make them needed, and neither changes while the process runs)."""
+    if state.layouts is None:
+        with state.sessions() as session:
+            state.layouts = needs_layouts(session, state.settings)
+    return state.layouts
+
+
 def hash_upload(
     file: BinaryIO, state: AppState, *, register: bool, keypoints: bool
 ) -> ImageHashes | ClipHashes:
@@ -39,9 +50,11 @@ def hash_upload(
     (``register``) samples a clip's keyframes more densely. With ``keypoints``
     a still, and some keyframes of a clip, get local features (an item's to
     store, or an upload's to search);
-    a still registered without them gets the crop and rotation variants instead,
-    the global hashes' fixed grid of what the local tier finds at any crop and
-    angle (docs/benchmarks.md, section 1b).
+    a still registered without them gets the crop and rotation variants and the
+    bands of its canvas instead, the global hashes' fixed grid of what the local
+    tier finds at any crop, angle and layout (docs/benchmarks.md, section 1b). A
+    still's layout views are made only where they can match something
+    (``state.layouts``).
 
     Raises :class:`hashing.decode.DecodeError` for media Hashwall will not
     decode, and :class:`ApiError` 413 for an image over ``max_image_bytes``.
@@ -60,7 +73,12 @@ def hash_upload(
     if is_animated(data):
         return hash_animation(data, sha256(data), limits, local=keypoints, item=register)
     return hash_image_bytes(
-        data, state.limits, variants=register and not keypoints, local=keypoints, item=register
+        data,
+        state.limits,
+        variants=register and not keypoints,
+        local=keypoints,
+        item=register,
+        layouts=layouts(state) or (register and not keypoints),
     )
 
 

@@ -5,6 +5,8 @@ and processes like every other hash."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import cv2
 import pytest
 from fastapi.testclient import TestClient
@@ -12,12 +14,14 @@ from sqlalchemy import func, select
 
 from app import db
 from app.main import create_app
-from app.models import ItemFeatures
+from app.models import Item, ItemFeatures, ItemHash
 from app.services.index_store import write_snapshot
+from app.services.items import needs_layouts
 from app.settings import Settings
-from bench.edits import Pixels, load_rgb
+from bench.edits import EDITS, Pixels, load_rgb
 from bench.families import apply
 from bench.overlay_impostors import impostor_pairs
+from hashing.types import HashValue, Signal
 from tests.conftest import PHOTOS, bearer
 
 PHOTO = PHOTOS[8]
@@ -158,6 +162,14 @@ def test_a_category_can_keep_no_local_features(
         assert pdq_hashes(client, staff, kept) > 20
         other = register(client, staff, PHOTOS[9].read_bytes(), category="ncii")
         assert pdq_hashes(client, staff, other) < 10
+        # Its checks also get the layout views, which find the item under a
+        # banner or inside a screenshot without keypoints.
+        assert client.app.state.hashwall.layouts is True  # type: ignore[attr-defined]
+        for name in ("text_banner", "screenshot"):
+            upload = EDITS[name](load_rgb(str(PHOTO)))
+            body = check(client, api_keys["platform"], upload)
+            assert body["decision"] == "block", name
+            assert body["matches"][0]["item_id"] == kept  # type: ignore[index]
     engine = db.make_engine(settings)
     with db.make_sessionmaker(engine)() as session:
         rows = select(func.count()).select_from(ItemFeatures)
@@ -173,3 +185,36 @@ def test_the_tier_can_be_turned_off(settings: Settings, api_keys: dict[str, str]
         body = check(client, api_keys["platform"], edit("rotate_12"))
         assert body["decision"] == "allow"
         assert client.app.state.hashwall.index.local is None  # type: ignore[attr-defined]
+
+
+def test_layout_views_are_made_only_while_an_item_needs_them(
+    client: TestClient, settings: Settings, api_keys: dict[str, str]
+) -> None:
+    """With every item holding keypoints, a check makes no bands and no embedded
+    view (the local tier finds the picture under a caption or in a frame); an
+    item registered without keypoints (before the tier) turns them back on."""
+    item = register(client, api_keys["trust_safety"], PHOTO.read_bytes())
+    body = check(client, api_keys["platform"], EDITS["text_banner"](load_rgb(str(PHOTO))))
+    assert body["decision"] == "block"
+    assert body["matches"][0]["item_id"] == item  # type: ignore[index]
+    assert client.app.state.hashwall.layouts is False  # type: ignore[attr-defined]
+    engine = db.make_engine(settings)
+    with db.make_sessionmaker(engine)() as session:
+        assert not needs_layouts(session, settings)
+        older = Item(
+            media_type="image",
+            category="ncii",
+            quality=100,
+            created_at=datetime(2026, 1, 5, tzinfo=UTC),
+            created_by="test",
+        )
+        session.add(older)
+        session.flush()
+        band = HashValue(Signal.PDQ, bytes(range(32)))
+        session.add(ItemHash(item_id=older.id, signal="pdq", value=band.value, variant="half_top"))
+        session.commit()
+        assert needs_layouts(session, settings)
+        older.active = False
+        session.commit()
+        assert not needs_layouts(session, settings)
+    engine.dispose()
