@@ -8,10 +8,13 @@ For each candidate item (found by the descriptor index, :mod:`index.local`):
    near enough and clearly nearer than the second nearest (Lowe's ratio test:
    text and app chrome repeat the same corners, and such pairs are ambiguous).
    The upload's mirrored descriptors are tried too.
-2. **Geometry.** A homography from the item's frame to the upload's, fitted by
-   OpenCV's USAC (MAGSAC++), must be supported by enough inliers and be a
-   plausible picture of the item: a convex, orientation-keeping quadrilateral,
-   not squeezed or stretched out of proportion.
+2. **Geometry.** Where the item lies in the upload is modelled three ways, a
+   similarity, an affine map and a homography (:class:`Model`), each fitted
+   robustly and then refitted to the pairs it predicts (guided pairing, which
+   finds the true pairs the ratio test dropped). Each hypothesis must be
+   supported by enough inliers and draw a plausible picture of the item: a
+   convex, orientation-keeping quadrilateral, not squeezed or stretched out of
+   proportion, nor too small to hold its keypoints.
 3. **Content.** Keypoints match text, app chrome, logos, watermarks and
    stickers as readily as a photograph's own content, so a registered
    screenshot and another picture in the same app frame can agree on dozens of
@@ -23,13 +26,15 @@ For each candidate item (found by the descriptor index, :mod:`index.local`):
    and is excused. The share of counted cells that agree is the agreement.
 
 A block needs many inliers and the item's own content agreeing over enough of
-it; weaker evidence goes to review. Thresholds are in :class:`MatchPolicy`.
+it; weaker evidence goes to review. Of the hypotheses, the one that makes the
+strongest match counts. Thresholds are in :class:`MatchPolicy`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import IntEnum
 
 import cv2
 import numpy as np
@@ -58,6 +63,10 @@ REPROJECTION_PIXELS = 5.0
 """USAC's inlier threshold, in pixels of the upload's frame (about 512x384)."""
 MAX_ANISOTROPY = 4.0
 """Largest ratio of the picture's stretch along one axis to the other."""
+MIN_SCALE = 0.2
+"""Smallest size of the item in the upload, as a share of its own frame's side:
+under the scales the item's and the upload's pyramids can pair (1/3.6 at best),
+and a model that shrinks the item to a dot makes every pair near it an inlier."""
 CELL_COVERED = 0.97
 """A cell counts only when this share of it lies inside the upload."""
 MAX_CELL_BITS = 22
@@ -125,10 +134,138 @@ def _pairs(item: U8, upload: U8) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.i
     return rows, best[rows].astype(np.intp)
 
 
+class Model(IntEnum):
+    """A transform from an item's frame to an upload's, by its degrees of freedom."""
+
+    SIMILARITY = 4
+    """Scale, rotation, translation: a picture resized, turned, cropped or placed
+    on a canvas (a screenshot, a collage, a reframe), which is most edits."""
+    AFFINE = 6
+    """Also stretched one way more than the other, or sheared."""
+    HOMOGRAPHY = 8
+    """Also in perspective: a picture photographed at an angle."""
+
+
+def _hypotheses(
+    item: LocalFeatures,
+    rows: npt.NDArray[np.intp],
+    descriptors: U8,
+    xy: npt.NDArray[np.float32],
+    cols: npt.NDArray[np.intp],
+) -> list[tuple[F64, int]]:
+    """Where the item may lie in the upload, from the pairs of its keypoints
+    ``rows`` with the upload's ``cols``: each kind of :class:`Model` fitted
+    robustly (RANSAC for the affine ones, USAC's MAGSAC++ for a homography), and
+    each refined by guided pairing (:func:`_guided`); the plausible ones
+    (:func:`_plausible`), with their inliers.
+
+    Inliers alone do not tell these apart: with a dozen true pairs among wrong
+    ones, a homography's extra degrees bend it to two or three wrong pairs and
+    skew the item's frame, while a mildly tilted monitor photo leaves a
+    similarity as many inliers as a homography at a few pixels' tolerance. Either
+    way the cells of the misdrawn frame disagree, so the caller keeps the
+    hypothesis under which the item's content agrees best."""
+    out: list[tuple[F64, int]] = []
+    for model in Model:
+        fitted = _estimate(model, item.xy[rows], xy[cols])
+        if fitted is None or _plausible(fitted[0], item.width, item.height) is None:
+            continue
+        out.append(fitted)
+        if fitted[1] >= GUIDE_FROM:
+            guided = _guided(fitted[0], fitted[1], model, item, descriptors, xy)
+            if guided is not None:
+                out.append(guided)
+    return out
+
+
+def _estimate(
+    model: Model, source: npt.NDArray[np.float32], target: npt.NDArray[np.float32]
+) -> tuple[F64, int] | None:
+    """A model fitted robustly, as a 3x3 matrix, and its inliers."""
+    if model is Model.HOMOGRAPHY:
+        fitted, mask = cv2.findHomography(source, target, cv2.USAC_MAGSAC, REPROJECTION_PIXELS)
+    else:
+        estimate = (
+            cv2.estimateAffinePartial2D if model is Model.SIMILARITY else cv2.estimateAffine2D
+        )
+        fitted, mask = estimate(
+            source, target, method=cv2.RANSAC, ransacReprojThreshold=REPROJECTION_PIXELS
+        )
+        if fitted is not None:
+            fitted = np.vstack([fitted, [0.0, 0.0, 1.0]])
+    if fitted is None or mask is None:
+        return None
+    return np.asarray(fitted, np.float64), int(mask.sum())
+
+
+GUIDE_FROM = 8
+"""A model with this many inliers is refined by guided pairing (:func:`_guided`)."""
+GUIDE_PIXELS = 2 * REPROJECTION_PIXELS
+"""How far from where a model puts an item keypoint its partner is looked for."""
+
+
+def _guided(
+    h: F64,
+    inliers: int,
+    model: Model,
+    item: LocalFeatures,
+    descriptors: U8,
+    xy: npt.NDArray[np.float32],
+) -> tuple[F64, int] | None:
+    """The model refitted (the same kind) to guided pairs, when they explain more
+    and it stays plausible; None otherwise.
+
+    The ratio test of :func:`_pairs` drops every pair whose second nearest
+    descriptor anywhere in the upload is nearly as close: in a picture shown
+    small, or among repeated texture, that is most true pairs, and a model
+    fitted to the few left is too loose for its cells to agree. Once a model
+    says where each item keypoint should be, its partner is the nearest
+    descriptor (within :data:`MAX_DESCRIPTOR_DISTANCE`) among the upload
+    keypoints near there, which are few, and the ratio test is asked of those
+    few only."""
+    ones = np.hstack([item.xy.astype(np.float64), np.ones((len(item), 1))])
+    mapped = ones @ h.T
+    depth = mapped[:, 2:3]
+    if np.any(np.abs(depth) <= 1e-9):
+        return None
+    projected = mapped[:, :2] / depth
+    offsets = projected[:, None, :] - xy[None, :, :].astype(np.float64)
+    near = (offsets**2).sum(axis=2) <= GUIDE_PIXELS**2
+    rows, cols = np.nonzero(near)
+    if len(rows) < MIN_PAIRS:
+        return None
+    item_words = item.descriptors.view(np.uint64)
+    upload_words = descriptors.view(np.uint64)
+    bits = np.bitwise_count(item_words[rows] ^ upload_words[cols]).sum(axis=1)
+    # Sorted by (row, bits): each item keypoint's nearest descriptor nearby comes
+    # first, its second nearest nearby next.
+    order = np.lexsort((bits, rows))
+    rows, cols, bits = rows[order], cols[order], bits[order]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    after = np.minimum(starts + 1, len(rows) - 1)
+    second = np.where(
+        (after > starts) & (rows[after] == rows[starts]), bits[after], MAX_DESCRIPTOR_DISTANCE * 4
+    )
+    nearest = bits[starts]
+    keep = (nearest <= MAX_DESCRIPTOR_DISTANCE) & (nearest < RATIO * second)
+    rows, cols = rows[starts][keep], cols[starts][keep]
+    if len(rows) <= inliers:
+        return None
+    fitted = _estimate(model, item.xy[rows], xy[cols])
+    if (
+        fitted is None
+        or fitted[1] <= inliers
+        or _plausible(fitted[0], item.width, item.height) is None
+    ):
+        return None
+    return fitted
+
+
 def _plausible(h: F64, width: int, height: int) -> npt.NDArray[np.float64] | None:
     """The item frame's corners in the upload when ``h`` draws a believable
     picture of it: convex, orientation kept (a mirror is matched separately),
-    and not stretched one way far more than the other."""
+    not stretched one way far more than the other, and not too small to hold
+    its keypoints (:data:`MIN_SCALE`)."""
     corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float64)
     ones = np.hstack([corners, np.ones((4, 1))])
     mapped = ones @ h.T
@@ -144,6 +281,9 @@ def _plausible(h: F64, width: int, height: int) -> npt.NDArray[np.float64] | Non
         return None
     singular = np.linalg.svd(h[:2, :2] / h[2, 2], compute_uv=False)
     if singular[1] <= 0 or singular[0] / singular[1] > MAX_ANISOTROPY:
+        return None
+    scale = (abs(float(cv2.contourArea(points.astype(np.float32)))) / (width * height)) ** 0.5
+    if scale < MIN_SCALE:
         return None
     return points
 
@@ -259,49 +399,56 @@ def verify(
 def verify_sides(
     upload: LocalFeatures, tries: Sequence[Side], item: ItemLocal, policy: MatchPolicy
 ) -> LocalMatch | None:
-    """:func:`verify` of the given sides of the upload only."""
+    """:func:`verify` of the given sides of the upload only: the strongest match
+    over every side and hypothesis (:func:`_hypotheses`), then the one whose
+    content agrees best, then the one with most inliers."""
     best: LocalMatch | None = None
     for side in tries:
-        mirrored, descriptors, xy, frame = side.mirrored, side.descriptors, side.xy, side.frame
-        rows, cols = _pairs(item.features.descriptors, descriptors)
+        rows, cols = _pairs(item.features.descriptors, side.descriptors)
         if len(rows) < MIN_PAIRS:
             continue
-        fitted, mask = cv2.findHomography(
-            item.features.xy[rows], xy[cols], cv2.USAC_MAGSAC, REPROJECTION_PIXELS
-        )
-        if fitted is None or mask is None:
-            continue
-        h: F64 = np.asarray(fitted, np.float64)
-        inliers = int(mask.sum())
-        if inliers < policy.local_review_inliers or (best is not None and inliers <= best.inliers):
-            continue
-        points = _plausible(h, item.features.width, item.features.height)
-        if points is None:
-            continue
-        found = _agreement(frame, h, points, item)
-        agreement, counted = found.share, found.counted
-        strength = _strength(inliers, found, policy)
-        if strength is Strength.NONE:
-            continue
-        upload_share, item_share = _shares(points, upload.width, upload.height)
-        if mirrored:
-            points[:, 0] = upload.width - 1 - points[:, 0]
-        corners = tuple(
-            (round(float(x) / upload.width, 4), round(float(y) / upload.height, 4))
-            for x, y in points
-        )
-        best = LocalMatch(
-            inliers,
-            round(upload_share, 4),
-            round(item_share, 4),
-            mirrored,
-            round(agreement, 4),
-            counted,
-            corners,
-            strength,
-            found.weakest_quarter < QUARTER_AGREEMENT,
-        )
+        for h, inliers in _hypotheses(item.features, rows, side.descriptors, side.xy, cols):
+            if inliers < policy.local_review_inliers:
+                continue
+            match = _judged(upload, side, item, h, inliers, policy)
+            if match is not None and (best is None or _rank(match) > _rank(best)):
+                best = match
     return best
+
+
+def _rank(match: LocalMatch) -> tuple[int, float, int]:
+    return (int(match.strength), match.agreement, match.inliers)
+
+
+def _judged(
+    upload: LocalFeatures, side: Side, item: ItemLocal, h: F64, inliers: int, policy: MatchPolicy
+) -> LocalMatch | None:
+    """The match a plausible model ``h`` of the item in ``side`` makes, graded by
+    its inliers and cells; None when it is too weak to send to review."""
+    points = _plausible(h, item.features.width, item.features.height)
+    if points is None:
+        return None
+    found = _agreement(side.frame, h, points, item)
+    strength = _strength(inliers, found, policy)
+    if strength is Strength.NONE:
+        return None
+    upload_share, item_share = _shares(points, upload.width, upload.height)
+    if side.mirrored:
+        points[:, 0] = upload.width - 1 - points[:, 0]
+    corners = tuple(
+        (round(float(x) / upload.width, 4), round(float(y) / upload.height, 4)) for x, y in points
+    )
+    return LocalMatch(
+        inliers,
+        round(upload_share, 4),
+        round(item_share, 4),
+        side.mirrored,
+        round(found.share, 4),
+        found.counted,
+        corners,
+        strength,
+        found.weakest_quarter < QUARTER_AGREEMENT,
+    )
 
 
 def _shares(points: npt.NDArray[np.float64], width: int, height: int) -> tuple[float, float]:

@@ -62,6 +62,8 @@ def edit(family: str, photo: str = PHOTO.name) -> bytes:
     [
         ("rotate_12", {"block"}),
         ("phone_screenshot", {"block"}),
+        ("browser_screenshot", {"block"}),
+        ("picture_in_picture", {"block"}),
         # Families the tier blocks less often (docs/benchmarks.md): a half crop
         # keeps half the keypoints, a tile a quarter of the pixels. Found: at
         # least a review, with the right item.

@@ -13,7 +13,14 @@ import pytest
 from hashing.decode import decode_image
 from hashing.features import cells, item_features, upload_features
 from matching import MatchPolicy
-from matching.local import MAX_CELL_BITS, ItemLocal, LocalMatch, _frequencies, verify
+from matching.local import (
+    MAX_CELL_BITS,
+    ItemLocal,
+    LocalMatch,
+    _frequencies,
+    _plausible,
+    verify,
+)
 from matching.rules import Strength
 from tests.conftest import PHOTOS
 
@@ -113,3 +120,12 @@ def test_the_compared_frequencies_follow_the_items_scale() -> None:
     assert int(small).bit_count() == 15  # the 4x4 lowest, without the mean
     assert int(small) & ~int(full) == 0
     assert fewer == round(MAX_CELL_BITS * 15 / 63)
+
+
+def test_a_model_that_shrinks_the_item_to_a_dot_is_not_a_picture_of_it() -> None:
+    """A similarity of scale near zero maps every item keypoint onto a few
+    upload pixels, where any pair is an inlier: it is no picture of the item."""
+    width, height = 420, 315
+    for scale, plausible in ((0.05, False), (0.19, False), (0.25, True), (1.0, True)):
+        h = np.array([[scale, 0.0, 100.0], [0.0, scale, 80.0], [0.0, 0.0, 1.0]])
+        assert (_plausible(h, width, height) is not None) is plausible, scale
