@@ -413,6 +413,8 @@ def verify_sides(
             match = _judged(upload, side, item, h, inliers, policy)
             if match is not None and (best is None or _rank(match) > _rank(best)):
                 best = match
+                if best.strength is Strength.STRONG and best.agreement == 1.0:
+                    return best  # no other hypothesis could change what is decided
     return best
 
 
