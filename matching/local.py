@@ -152,7 +152,7 @@ def _hypotheses(
     descriptors: U8,
     xy: npt.NDArray[np.float32],
     cols: npt.NDArray[np.intp],
-) -> list[tuple[F64, int]]:
+) -> list[Hypothesis]:
     """Where the item may lie in the upload, from the pairs of its keypoints
     ``rows`` with the upload's ``cols``: each kind of :class:`Model` fitted
     robustly (RANSAC for the affine ones, USAC's MAGSAC++ for a homography), and
@@ -164,18 +164,31 @@ def _hypotheses(
     skew the item's frame, while a mildly tilted monitor photo leaves a
     similarity as many inliers as a homography at a few pixels' tolerance. Either
     way the cells of the misdrawn frame disagree, so the caller keeps the
-    hypothesis under which the item's content agrees best."""
-    out: list[tuple[F64, int]] = []
-    for model in Model:
+    hypothesis under which the item's content agrees best.
+
+    The first, when plausible, is the plain homography: the only one a review
+    may rest on (:func:`verify_sides`)."""
+    out: list[Hypothesis] = []
+    for model in reversed(Model):
         fitted = _estimate(model, item.xy[rows], xy[cols])
         if fitted is None or _plausible(fitted[0], item.width, item.height) is None:
             continue
-        out.append(fitted)
+        out.append(Hypothesis(*fitted, plain=model is Model.HOMOGRAPHY))
         if fitted[1] >= GUIDE_FROM:
             guided = _guided(fitted[0], fitted[1], model, item, descriptors, xy)
             if guided is not None:
-                out.append(guided)
+                out.append(Hypothesis(*guided, plain=False))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Hypothesis:
+    """A plausible model of where the item lies in the upload, and its inliers."""
+
+    h: F64
+    inliers: int
+    plain: bool
+    """The homography fitted to the ratio-tested pairs, not refitted."""
 
 
 def _estimate(
@@ -399,23 +412,37 @@ def verify(
 def verify_sides(
     upload: LocalFeatures, tries: Sequence[Side], item: ItemLocal, policy: MatchPolicy
 ) -> LocalMatch | None:
-    """:func:`verify` of the given sides of the upload only: the strongest match
-    over every side and hypothesis (:func:`_hypotheses`), then the one whose
-    content agrees best, then the one with most inliers."""
-    best: LocalMatch | None = None
+    """:func:`verify` of the given sides of the upload only.
+
+    Every hypothesis (:func:`_hypotheses`) of every side may make a block: the
+    strongest match wins, then the one whose content agrees best, then the one
+    with most inliers. A review rests on the plain homography only (the one
+    with most inliers of either side): its bar, half the cells, is low enough
+    that half a dozen geometries tried on each of an upload's candidates, and
+    of a clip's sixteen keyframes, would pass it by chance now and then; a
+    block's bar is not."""
+    strong: LocalMatch | None = None
+    near: LocalMatch | None = None
     for side in tries:
         rows, cols = _pairs(item.features.descriptors, side.descriptors)
         if len(rows) < MIN_PAIRS:
             continue
-        for h, inliers in _hypotheses(item.features, rows, side.descriptors, side.xy, cols):
-            if inliers < policy.local_review_inliers:
+        for guess in _hypotheses(item.features, rows, side.descriptors, side.xy, cols):
+            if guess.inliers < (
+                policy.local_review_inliers if guess.plain else policy.local_block_inliers
+            ):
                 continue
-            match = _judged(upload, side, item, h, inliers, policy)
-            if match is not None and (best is None or _rank(match) > _rank(best)):
-                best = match
-                if best.strength is Strength.STRONG and best.agreement == 1.0:
-                    return best  # no other hypothesis could change what is decided
-    return best
+            match = _judged(upload, side, item, guess.h, guess.inliers, policy)
+            if match is None:
+                continue
+            if match.strength is Strength.STRONG:
+                if strong is None or _rank(match) > _rank(strong):
+                    strong = match
+                if strong.agreement == 1.0:
+                    return strong  # no other hypothesis could change what is decided
+            elif guess.plain and (near is None or match.inliers > near.inliers):
+                near = match
+    return strong if strong is not None else near
 
 
 def _rank(match: LocalMatch) -> tuple[int, float, int]:
