@@ -295,10 +295,16 @@ def _plausible(h: F64, width: int, height: int) -> npt.NDArray[np.float64] | Non
     singular = np.linalg.svd(h[:2, :2] / h[2, 2], compute_uv=False)
     if singular[1] <= 0 or singular[0] / singular[1] > MAX_ANISOTROPY:
         return None
-    scale = (abs(float(cv2.contourArea(points.astype(np.float32)))) / (width * height)) ** 0.5
-    if scale < MIN_SCALE:
+    if _scale(points, width, height) < MIN_SCALE:
         return None
     return points
+
+
+def _scale(points: F64, width: int, height: int) -> float:
+    """The size of an item whose frame corners land at ``points``, as a share of
+    its frame's side."""
+    area = abs(float(cv2.contourArea(points.astype(np.float32))))
+    return float(np.sqrt(area / (width * height)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,8 +347,7 @@ def _frequencies(points: F64, width: int, height: int) -> tuple[np.uint64, int]:
     its cells' fine detail in a few upload pixels, blurred by the resizing and
     the encoding, so only the frequencies below ``8 * scale / FULL_DETAIL_SCALE``
     a side (at least 4) are compared."""
-    scale = (abs(float(cv2.contourArea(points.astype(np.float32)))) / (width * height)) ** 0.5
-    keep = int(np.clip(np.ceil(8 * scale / FULL_DETAIL_SCALE), 4, 8))
+    keep = int(np.clip(np.ceil(8 * _scale(points, width, height) / FULL_DETAIL_SCALE), 4, 8))
     mask, count = _LOW_FREQUENCIES[keep]
     return mask, round(MAX_CELL_BITS * count / 63)
 
