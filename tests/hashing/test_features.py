@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from hashing.decode import decode_image
-from hashing.features import CELL_GRID, cell_shares, cells, item_frame
+from hashing.features import CELL_GRID, _cell_frequencies, cell_shares, cells, item_frame
 from tests.conftest import PHOTOS
 
 
@@ -35,3 +36,22 @@ def test_a_picture_and_its_re_encoding_agree_cell_by_cell() -> None:
     # An upside-down picture disagrees almost everywhere.
     c = cells(np.ascontiguousarray(frame[::-1]))
     assert np.median(np.bitwise_count(a.signatures ^ c.signatures)) > 16
+
+
+@pytest.mark.parametrize("shape", [(315, 420), (433, 578), (150, 420), (255, 300), (60, 90)])
+def test_cell_frequencies_are_each_cells_area_resize_and_dct(shape: tuple[int, int]) -> None:
+    """The matrix products give what resizing each cell with OpenCV (area
+    averaging when it shrinks, OpenCV's own interpolation when it grows either
+    way) and taking its DCT gives."""
+    frame = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    h, w = shape
+    expected = np.zeros((CELL_GRID * CELL_GRID, 63))
+    for i in range(CELL_GRID * CELL_GRID):
+        r, c = divmod(i, CELL_GRID)
+        part = frame[
+            r * h // CELL_GRID : (r + 1) * h // CELL_GRID,
+            c * w // CELL_GRID : (c + 1) * w // CELL_GRID,
+        ]
+        patch = cv2.resize(part.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA)
+        expected[i] = cv2.dct(patch)[:8, :8].ravel()[1:]
+    assert np.allclose(_cell_frequencies(frame), expected, atol=1e-3)
