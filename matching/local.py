@@ -241,10 +241,10 @@ def _guided(
     depth = mapped[:, 2:3]
     if np.any(np.abs(depth) <= 1e-9):
         return None
-    projected = mapped[:, :2] / depth
-    offsets = projected[:, None, :] - xy[None, :, :].astype(np.float64)
-    near = (offsets**2).sum(axis=2) <= GUIDE_PIXELS**2
-    rows, cols = np.nonzero(near)
+    projected = (mapped[:, :2] / depth).astype(np.float32)
+    dx = projected[:, 0:1] - xy[None, :, 0]
+    dy = projected[:, 1:2] - xy[None, :, 1]
+    rows, cols = np.nonzero(dx * dx + dy * dy <= GUIDE_PIXELS**2)
     if len(rows) < MIN_PAIRS:
         return None
     item_words = item.descriptors.view(np.uint64)
