@@ -32,7 +32,7 @@ strongest match counts. Thresholds are in :class:`MatchPolicy`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -152,7 +152,7 @@ def _hypotheses(
     descriptors: U8,
     xy: npt.NDArray[np.float32],
     cols: npt.NDArray[np.intp],
-) -> list[Hypothesis]:
+) -> Iterator[Hypothesis]:
     """Where the item may lie in the upload, from the pairs of its keypoints
     ``rows`` with the upload's ``cols``: each kind of :class:`Model` fitted
     robustly (RANSAC for the affine ones, USAC's MAGSAC++ for a homography), and
@@ -163,22 +163,21 @@ def _hypotheses(
     ones, a homography's extra degrees bend it to two or three wrong pairs and
     skew the item's frame, while a mildly tilted monitor photo leaves a
     similarity as many inliers as a homography at a few pixels' tolerance. Either
-    way the cells of the misdrawn frame disagree, so the caller keeps the
-    hypothesis under which the item's content agrees best.
+    way the cells of the misdrawn frame disagree, so the caller tries them in
+    turn until one makes a block.
 
     The first, when plausible, is the plain homography: the only one a review
-    may rest on (:func:`verify_sides`)."""
-    out: list[Hypothesis] = []
+    may rest on (:func:`verify_sides`). Made lazily: most true matches block on
+    it, and the rest cost nothing then."""
     for model in reversed(Model):
         fitted = _estimate(model, item.xy[rows], xy[cols])
         if fitted is None or _plausible(fitted[0], item.width, item.height) is None:
             continue
-        out.append(Hypothesis(*fitted, plain=model is Model.HOMOGRAPHY))
+        yield Hypothesis(*fitted, plain=model is Model.HOMOGRAPHY)
         if fitted[1] >= GUIDE_FROM:
             guided = _guided(fitted[0], fitted[1], model, item, descriptors, xy)
             if guided is not None:
-                out.append(Hypothesis(*guided, plain=False))
-    return out
+                yield Hypothesis(*guided, plain=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,14 +418,12 @@ def verify_sides(
 ) -> LocalMatch | None:
     """:func:`verify` of the given sides of the upload only.
 
-    Every hypothesis (:func:`_hypotheses`) of every side may make a block: the
-    strongest match wins, then the one whose content agrees best, then the one
-    with most inliers. A review rests on the plain homography only (the one
-    with most inliers of either side): its bar, half the cells, is low enough
-    that half a dozen geometries tried on each of an upload's candidates, and
-    of a clip's sixteen keyframes, would pass it by chance now and then; a
-    block's bar is not."""
-    strong: LocalMatch | None = None
+    Every hypothesis (:func:`_hypotheses`) of every side may make a block, and
+    the first that does is the match. A review rests on the plain homography
+    only (the one with most inliers of either side): its bar, half the cells,
+    is low enough that half a dozen geometries tried on each of an upload's
+    candidates, and of a clip's sixteen keyframes, would pass it by chance now
+    and then; a block's bar is not."""
     near: LocalMatch | None = None
     for side in tries:
         rows, cols = _pairs(item.features.descriptors, side.descriptors)
@@ -441,17 +438,10 @@ def verify_sides(
             if match is None:
                 continue
             if match.strength is Strength.STRONG:
-                if strong is None or _rank(match) > _rank(strong):
-                    strong = match
-                if strong.agreement == 1.0:
-                    return strong  # no other hypothesis could change what is decided
-            elif guess.plain and (near is None or match.inliers > near.inliers):
+                return match
+            if guess.plain and (near is None or match.inliers > near.inliers):
                 near = match
-    return strong if strong is not None else near
-
-
-def _rank(match: LocalMatch) -> tuple[int, float, int]:
-    return (int(match.strength), match.agreement, match.inliers)
+    return near
 
 
 def _judged(
