@@ -289,38 +289,41 @@ class LocalIndex:
         ``words`` are its descriptors' words when known."""
         if words is None:
             words = self.vocabulary.words(entry.descriptors)
-        words = np.asarray(words, np.int32)
-        codes = as_words(entry.descriptors)
         with self._lock:
-            slot = self._slots
-            self._alive = _grown(self._alive, slot + 1)
-            self._keys = _grown(self._keys, slot + 1)
-            start = self._xy.append(np.asarray(entry.xy, np.float32))
-            self._descriptors.append(codes)
-            self._start.append(np.array([start]))
-            self._count.append(np.array([len(entry.xy)]))
-            self._size.append(np.array([[entry.width, entry.height]]))
-            self._signatures.append(entry.signatures[None, :])
-            self._flat.append(entry.flat[None, :])
-            self._at.append(np.array([np.nan if entry.at is None else entry.at]))
-            self._alive[slot] = True
-            self._keys[slot] = key
-            self._slots += 1
-            self._live += 1
-            self._weights = None
-            self._slots_of.setdefault(key, []).append(slot)
-            self._holders[np.unique(words)] += 1
-            self._recent_parts.append(
-                (words, np.full(len(words), slot, np.int32), codes[:, :SIGNATURE_WORDS].copy())
+            self._add(key, entry, np.asarray(words, np.int32))
+
+    def _add(self, key: int, entry: Entry, words: I32) -> None:
+        """Index one entry, the lock held."""
+        codes = as_words(entry.descriptors)
+        slot = self._slots
+        self._alive = _grown(self._alive, slot + 1)
+        self._keys = _grown(self._keys, slot + 1)
+        start = self._xy.append(np.asarray(entry.xy, np.float32))
+        self._descriptors.append(codes)
+        self._start.append(np.array([start]))
+        self._count.append(np.array([len(entry.xy)]))
+        self._size.append(np.array([[entry.width, entry.height]]))
+        self._signatures.append(entry.signatures[None, :])
+        self._flat.append(entry.flat[None, :])
+        self._at.append(np.array([np.nan if entry.at is None else entry.at]))
+        self._alive[slot] = True
+        self._keys[slot] = key
+        self._slots += 1
+        self._live += 1
+        self._weights = None
+        self._slots_of.setdefault(key, []).append(slot)
+        self._holders[np.unique(words)] += 1
+        self._recent_parts.append(
+            (words, np.full(len(words), slot, np.int32), codes[:, :SIGNATURE_WORDS].copy())
+        )
+        self._recent_count += len(words)
+        if self._recent_count >= self.fold_postings:
+            self._fold()
+        else:
+            words, slots, signatures = (
+                np.concatenate(part) for part in zip(*self._recent_parts, strict=True)
             )
-            self._recent_count += len(words)
-            if self._recent_count >= self.fold_postings:
-                self._fold()
-            else:
-                words, slots, signatures = (
-                    np.concatenate(part) for part in zip(*self._recent_parts, strict=True)
-                )
-                self._recent = build_postings(words, slots, signatures, self.vocabulary.size, 0)
+            self._recent = build_postings(words, slots, signatures, self.vocabulary.size, 0)
 
     def remove(self, key: int) -> None:
         with self._lock:
@@ -328,10 +331,13 @@ class LocalIndex:
 
     def replace(self, key: int, entries: Sequence[Entry]) -> None:
         """Make ``entries`` item ``key``'s only entries: adding an item twice (a
-        change feed replayed) leaves it indexed once."""
-        self.remove(key)
-        for entry in entries:
-            self.add(key, entry)
+        change feed replayed) leaves it indexed once. One step for a concurrent
+        search: a check between the removal and the adds would miss the item."""
+        words = [np.asarray(self.vocabulary.words(e.descriptors), np.int32) for e in entries]
+        with self._lock:
+            self._remove(key)
+            for entry, entry_words in zip(entries, words, strict=True):
+                self._add(key, entry, entry_words)
 
     def _remove(self, key: int) -> None:
         for slot in self._slots_of.pop(key, []):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -204,3 +205,28 @@ def test_a_truncated_file_is_refused_at_load(
     path.write_bytes(path.read_bytes()[:-64])
     with pytest.raises(ValueError, match="mmap length|EOF|read all data"):
         LocalIndex(vocabulary).load(tmp_path, written)
+
+
+def test_an_item_replaced_while_searched_is_always_found(vocabulary: Vocabulary) -> None:
+    """A change feed replaying a registration replaces the item's entries while
+    checks search: no search may fall between the removal and the adds."""
+    index = LocalIndex(vocabulary)
+    item = descriptors(96)
+    for key in range(1, 21):
+        index.add(key, entry(item if key == 7 else descriptors(96)))
+    query = np.concatenate([noisy(item[:40], 6), descriptors(200)])
+    done = threading.Event()
+
+    def replay() -> None:
+        while not done.is_set():
+            index.replace(7, [entry(item)])
+
+    thread = threading.Thread(target=replay)
+    thread.start()
+    try:
+        missed = sum(7 not in [f.key for f in index.candidates(query, 3)] for _ in range(400))
+    finally:
+        done.set()
+        thread.join()
+    assert missed == 0
+    assert len(index.slots(7)) == 1
