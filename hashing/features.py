@@ -32,6 +32,7 @@ pixels; docs/local-features.md says what that could reveal.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -171,8 +172,16 @@ def _orb(count: int, levels: int, scale: float, fast: int) -> cv2.ORB:
     )
 
 
-_ITEM_ORB = _orb(6 * ITEM_KEYPOINTS, ITEM_LEVELS, 1.2, 7)
-_UPLOAD_ORB = _orb(2 * UPLOAD_KEYPOINTS, UPLOAD_LEVELS, UPLOAD_SCALE, UPLOAD_FAST_THRESHOLD)
+class _Detectors(threading.local):
+    """Each thread's own ORB detectors: a cv2.ORB keeps working buffers between
+    calls, and checks hash in several threads of one process at once."""
+
+    def __init__(self) -> None:
+        self.item = _orb(6 * ITEM_KEYPOINTS, ITEM_LEVELS, 1.2, 7)
+        self.upload = _orb(2 * UPLOAD_KEYPOINTS, UPLOAD_LEVELS, UPLOAD_SCALE, UPLOAD_FAST_THRESHOLD)
+
+
+_DETECTORS = _Detectors()
 
 
 def _empty(frame: U8) -> LocalFeatures:
@@ -186,12 +195,13 @@ def item_features(luma: U8) -> tuple[LocalFeatures, U8]:
     """An item's keypoints (up to :data:`ITEM_KEYPOINTS`, spread) and its frame."""
     frame = item_frame(luma)
     h, w = frame.shape[:2]
-    detected = _on_picture(_ITEM_ORB.detect(frame, None), frame)
+    orb = _DETECTORS.item
+    detected = _on_picture(orb.detect(frame, None), frame)
     found: list[cv2.KeyPoint] = []
     for levels, share in SCALE_BANDS:
         band = [k for k in detected if k.octave in levels]
         found += _spread(band, round(share * ITEM_KEYPOINTS), w, h)
-    keypoints, descriptors = _ITEM_ORB.compute(frame, found)
+    keypoints, descriptors = orb.compute(frame, found)
     if descriptors is None or not keypoints:
         return _empty(frame), frame
     xy = np.asarray(cv2.KeyPoint.convert(keypoints), np.float32)
@@ -203,8 +213,9 @@ def upload_features(luma: U8) -> tuple[LocalFeatures, U8]:
     mirrored descriptors, and its frame."""
     frame = upload_frame(luma)
     h, w = frame.shape[:2]
-    found = _spread(_on_picture(_UPLOAD_ORB.detect(frame, None), frame), UPLOAD_KEYPOINTS, w, h)
-    keypoints, descriptors = _UPLOAD_ORB.compute(frame, found)
+    orb = _DETECTORS.upload
+    found = _spread(_on_picture(orb.detect(frame, None), frame), UPLOAD_KEYPOINTS, w, h)
+    keypoints, descriptors = orb.compute(frame, found)
     if descriptors is None or not keypoints:
         return _empty(frame), frame
     # The same corners in the flipped frame, their orientation mirrored; ORB's
@@ -213,7 +224,7 @@ def upload_features(luma: U8) -> tuple[LocalFeatures, U8]:
         cv2.KeyPoint(w - 1 - k.pt[0], k.pt[1], k.size, (180 - k.angle) % 360, k.response, k.octave)
         for k in keypoints
     ]
-    kept, mirrored = _UPLOAD_ORB.compute(cv2.flip(frame, 1), flipped)
+    kept, mirrored = orb.compute(cv2.flip(frame, 1), flipped)
     xy = np.asarray(cv2.KeyPoint.convert(keypoints), np.float32)
     if mirrored is None or len(kept) != len(keypoints):
         return LocalFeatures(xy, u8(descriptors), w, h), frame
