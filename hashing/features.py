@@ -173,8 +173,9 @@ def _orb(count: int, levels: int, scale: float, fast: int) -> cv2.ORB:
 
 
 class _Detectors(threading.local):
-    """Each thread's own ORB detectors: a cv2.ORB keeps working buffers between
-    calls, and checks hash in several threads of one process at once."""
+    """Each thread's own ORB detectors: OpenCV does not promise that one
+    detector may be used by several threads at once, and a process hashes
+    checks and registrations in several threads."""
 
     def __init__(self) -> None:
         self.item = _orb(6 * ITEM_KEYPOINTS, ITEM_LEVELS, 1.2, 7)
