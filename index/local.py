@@ -165,6 +165,17 @@ def build_postings(words: I32, slots: I32, signatures: U64, vocabulary_size: int
     )
 
 
+def _same(held: Entry, entry: Entry) -> bool:
+    """Whether an indexed entry is ``entry`` as it would be stored."""
+    return (
+        (held.width, held.height, held.at) == (entry.width, entry.height, entry.at)
+        and np.array_equal(held.xy, np.asarray(entry.xy, np.float32))
+        and np.array_equal(held.descriptors, entry.descriptors)
+        and np.array_equal(held.signatures, entry.signatures)
+        and np.array_equal(held.flat, entry.flat)
+    )
+
+
 def _empty_csr(vocabulary_size: int) -> Csr:
     return (
         np.zeros(vocabulary_size + 1, np.int64),
@@ -332,9 +343,17 @@ class LocalIndex:
     def replace(self, key: int, entries: Sequence[Entry]) -> None:
         """Make ``entries`` item ``key``'s only entries: adding an item twice (a
         change feed replayed) leaves it indexed once. One step for a concurrent
-        search: a check between the removal and the adds would miss the item."""
+        search: a check between the removal and the adds would miss the item.
+        Entries the item already holds as they are stay in their slots, so a
+        search that voted for a slot still reads it (a process replays its own
+        registrations from the feed)."""
         words = [np.asarray(self.vocabulary.words(e.descriptors), np.int32) for e in entries]
         with self._lock:
+            held = self._slots_of.get(key, [])
+            if len(held) == len(entries) and all(
+                _same(self._entry(slot), e) for slot, e in zip(held, entries, strict=True)
+            ):
+                return
             self._remove(key)
             for entry, entry_words in zip(entries, words, strict=True):
                 self._add(key, entry, entry_words)
@@ -440,18 +459,22 @@ class LocalIndex:
         with self._lock:
             if slot >= self._slots or not self._alive[slot]:
                 return None
-            start, count = int(self._start.read(slot)[0]), int(self._count.read(slot)[0])
-            width, height = (int(v) for v in self._size.read(slot)[0])
-            at = float(self._at.read(slot)[0])
-            return Entry(
-                self._xy.read(start, count).astype(np.float32, copy=False),
-                np.ascontiguousarray(self._descriptors.read(start, count)).view(np.uint8),
-                width,
-                height,
-                self._signatures.read(slot)[0].astype(np.uint64, copy=False),
-                self._flat.read(slot)[0].astype(np.uint8, copy=False),
-                None if np.isnan(at) else at,
-            )
+            return self._entry(slot)
+
+    def _entry(self, slot: int) -> Entry:
+        """An entry, the lock held."""
+        start, count = int(self._start.read(slot)[0]), int(self._count.read(slot)[0])
+        width, height = (int(v) for v in self._size.read(slot)[0])
+        at = float(self._at.read(slot)[0])
+        return Entry(
+            self._xy.read(start, count).astype(np.float32, copy=False),
+            np.ascontiguousarray(self._descriptors.read(start, count)).view(np.uint8),
+            width,
+            height,
+            self._signatures.read(slot)[0].astype(np.uint64, copy=False),
+            self._flat.read(slot)[0].astype(np.uint8, copy=False),
+            None if np.isnan(at) else at,
+        )
 
     def slots(self, key: int) -> list[int]:
         with self._lock:

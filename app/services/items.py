@@ -354,9 +354,9 @@ def register_item(
     REGISTRATIONS.labels(item.category, media_type).inc()
     for row in item.hashes:
         index.add(row.signal, row.value, item.id)
-    if index.local is not None:
-        for f in features:
-            index.local.add(item.id, entry_from(f))
+    if index.local is not None and features:
+        # A replace: this process's change feed may have replayed the item already.
+        index.local.replace(item.id, [entry_from(f) for f in features])
     return item
 
 

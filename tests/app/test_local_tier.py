@@ -88,6 +88,24 @@ def test_a_registered_picture_is_found_inside_an_upload(
         assert 0 < best["upload_share"] <= 1
 
 
+def test_replaying_a_registration_leaves_the_item_where_checks_find_it(
+    settings: Settings, api_keys: dict[str, str]
+) -> None:
+    """The process that registered an item replays the registration from its
+    change feed: the item's entry stays in its slot, so a check that voted for it
+    just before still verifies it (CI caught a check answering allow when the
+    replay moved the entry between the vote and the verification)."""
+    # The feed is polled here, not by the follower's thread (polls must not overlap).
+    quiet = settings.model_copy(update={"index_sync_seconds": 60.0})
+    with TestClient(create_app(quiet)) as client:
+        item = register(client, api_keys["trust_safety"], PHOTO.read_bytes())
+        state = client.app.state.hashwall  # type: ignore[attr-defined]
+        held = state.index.local.slots(item)
+        assert state.index_runner.follower.poll() == 1
+        assert state.index.local.slots(item) == held
+        assert check(client, api_keys["platform"], edit("rotate_12"))["decision"] == "block"
+
+
 def test_another_picture_in_the_same_app_frame_is_not_blocked(
     client: TestClient, api_keys: dict[str, str]
 ) -> None:

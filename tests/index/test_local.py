@@ -230,3 +230,24 @@ def test_an_item_replaced_while_searched_is_always_found(vocabulary: Vocabulary)
         thread.join()
     assert missed == 0
     assert len(index.slots(7)) == 1
+
+
+def test_replaying_an_item_as_it_is_keeps_the_slots_a_search_voted_for(
+    vocabulary: Vocabulary,
+) -> None:
+    """A process replays its own registration from the change feed: a check that
+    voted for the item's slot just before must still read that slot's entry
+    (it read None, and the check answered allow, before)."""
+    index = LocalIndex(vocabulary)
+    item = entry(descriptors(96))
+    index.replace(7, [item])
+    index.add(8, entry(descriptors(96)))
+    voted = index.candidates(noisy(item.descriptors[:40], 6), 1)[0]
+    index.replace(7, [item])
+    assert voted.key == 7
+    assert index.entry(voted.slot) is not None
+    assert index.slots(7) == [voted.slot]
+    changed = entry(descriptors(96))
+    index.replace(7, [changed])
+    assert index.entry(voted.slot) is None
+    assert len(index.slots(7)) == 1
