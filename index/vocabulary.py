@@ -14,7 +14,7 @@ same word, two unrelated ones rarely.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -52,12 +52,35 @@ def _nearest(codes: U64, centroids: U64, first: int, count: int) -> tuple[int, i
 
 
 @njit(nogil=True, cache=True)
+def _nearest_column(
+    x0: np.uint64, x1: np.uint64, x2: np.uint64, x3: np.uint64, columns: U64, first: int, count: int
+) -> int:
+    """The nearest of centroids ``first`` to ``first + count - 1`` to the code
+    ``x0..x3``, the first on ties. Centroids are stored word-major (``columns[w, c]``
+    is word ``w`` of centroid ``c``) and each distance is packed above the
+    centroid's offset, so the loop is a branch-free minimum the compiler
+    vectorizes (docs/benchmarks.md, section 2)."""
+    best = np.int32(1 << 30)
+    for c in range(count):
+        j = first + c
+        d: int = (
+            _popcount(x0 ^ columns[0, j])  # type: ignore[call-arg]
+            + _popcount(x1 ^ columns[1, j])  # type: ignore[call-arg]
+            + _popcount(x2 ^ columns[2, j])  # type: ignore[call-arg]
+            + _popcount(x3 ^ columns[3, j])  # type: ignore[call-arg]
+        )
+        best = min(best, (np.int32(d) << 16) | np.int32(c))
+    return first + int(best & 0xFFFF)
+
+
+@njit(nogil=True, cache=True)
 def _quantize(codes: U64, coarse: U64, fine: U64, fine_counts: I32, fanout: int) -> I32:
+    """Words of ``codes``, with ``coarse`` and ``fine`` word-major."""
     out = np.empty(codes.shape[0], np.int32)
     for i in range(codes.shape[0]):
-        c, _ = _nearest(codes[i], coarse, 0, coarse.shape[0])
-        f, _ = _nearest(codes[i], fine, c * fanout, fine_counts[c])
-        out[i] = f
+        x0, x1, x2, x3 = codes[i, 0], codes[i, 1], codes[i, 2], codes[i, 3]
+        c = _nearest_column(x0, x1, x2, x3, coarse, 0, coarse.shape[1])
+        out[i] = _nearest_column(x0, x1, x2, x3, fine, c * fanout, fine_counts[c])
     return out
 
 
@@ -115,6 +138,14 @@ class Vocabulary:
     fine: U64
     fine_counts: I32
     fanout: int
+    _columns: tuple[U64, U64] = field(init=False, repr=False, compare=False)
+    """``coarse`` and ``fine`` word-major, as :func:`_quantize` reads them."""
+
+    def __post_init__(self) -> None:
+        if max(len(self.coarse), self.fanout) > 0xFFFF:
+            raise ValueError("a vocabulary level holds at most 65535 centroids")
+        columns = (np.ascontiguousarray(self.coarse.T), np.ascontiguousarray(self.fine.T))
+        object.__setattr__(self, "_columns", columns)
 
     @property
     def size(self) -> int:
@@ -125,9 +156,8 @@ class Vocabulary:
         """The word of each ``(n, 32)`` uint8 descriptor."""
         if len(descriptors) == 0:
             return np.zeros(0, np.int32)
-        result: I32 = _quantize(
-            as_words(descriptors), self.coarse, self.fine, self.fine_counts, self.fanout
-        )
+        coarse, fine = self._columns
+        result: I32 = _quantize(as_words(descriptors), coarse, fine, self.fine_counts, self.fanout)
         return result
 
     def save(self, path: Path) -> None:

@@ -61,6 +61,30 @@ def test_a_vocabulary_survives_a_round_trip(vocabulary: Vocabulary, tmp_path: Pa
     assert np.array_equal(loaded.words(probe), vocabulary.words(probe))
 
 
+def test_words_are_the_nearest_coarse_then_fine_centroid_first_on_ties() -> None:
+    vocabulary = Vocabulary.bundled()
+    codes = np.concatenate(
+        [
+            descriptors(300),
+            # Centroids themselves and their copies one bit off, where distances tie.
+            vocabulary.coarse[:40].view(np.uint8).reshape(-1, 32),
+            noisy(vocabulary.fine[::997].view(np.uint8).reshape(-1, 32), 1),
+        ]
+    )
+
+    def distances(code: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+        bits = np.unpackbits(centroids.view(np.uint8).reshape(-1, 32), axis=1)
+        return np.asarray((np.unpackbits(code) != bits).sum(axis=1), np.int64)
+
+    expected = []
+    for code in codes:
+        c = int(distances(code, vocabulary.coarse).argmin())  # argmin: the first on ties
+        first = c * vocabulary.fanout
+        block = vocabulary.fine[first : first + vocabulary.fine_counts[c]]
+        expected.append(first + int(distances(code, block).argmin()))
+    assert vocabulary.words(codes).tolist() == expected
+
+
 def test_the_bundled_vocabulary_loads() -> None:
     bundled = Vocabulary.load()
     assert bundled.size == 65536
