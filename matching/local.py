@@ -32,6 +32,7 @@ strongest match counts. Thresholds are in :class:`MatchPolicy`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -171,13 +172,17 @@ def _hypotheses(
     it, and the rest cost nothing then."""
     for model in reversed(Model):
         fitted = _estimate(model, item.xy[rows], xy[cols])
-        if fitted is None or _plausible(fitted[0], item.width, item.height) is None:
+        if fitted is None:
             continue
-        yield Hypothesis(*fitted, plain=model is Model.HOMOGRAPHY)
-        if fitted[1] >= GUIDE_FROM:
-            guided = _guided(fitted[0], fitted[1], model, item, descriptors, xy)
+        h, inliers = fitted
+        corners = _plausible(h, item.width, item.height)
+        if corners is None:
+            continue
+        yield Hypothesis(h, inliers, corners, plain=model is Model.HOMOGRAPHY)
+        if inliers >= GUIDE_FROM:
+            guided = _guided(h, inliers, model, item, descriptors, xy)
             if guided is not None:
-                yield Hypothesis(*guided, plain=False)
+                yield guided
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +191,8 @@ class Hypothesis:
 
     h: F64
     inliers: int
+    corners: F64
+    """The item frame's corners in the upload (:func:`_plausible`)."""
     plain: bool
     """The homography fitted to the ratio-tested pairs, not refitted."""
 
@@ -223,7 +230,7 @@ def _guided(
     item: LocalFeatures,
     descriptors: U8,
     xy: npt.NDArray[np.float32],
-) -> tuple[F64, int] | None:
+) -> Hypothesis | None:
     """The model refitted (the same kind) to guided pairs, when they explain more
     and it stays plausible; None otherwise.
 
@@ -264,13 +271,12 @@ def _guided(
     if len(rows) <= inliers:
         return None
     fitted = _estimate(model, item.xy[rows], xy[cols])
-    if (
-        fitted is None
-        or fitted[1] <= inliers
-        or _plausible(fitted[0], item.width, item.height) is None
-    ):
+    if fitted is None or fitted[1] <= inliers:
         return None
-    return fitted
+    corners = _plausible(fitted[0], item.width, item.height)
+    if corners is None:
+        return None
+    return Hypothesis(*fitted, corners, plain=False)
 
 
 def _plausible(h: F64, width: int, height: int) -> npt.NDArray[np.float64] | None:
@@ -278,25 +284,29 @@ def _plausible(h: F64, width: int, height: int) -> npt.NDArray[np.float64] | Non
     picture of it: convex, orientation kept (a mirror is matched separately),
     not stretched one way far more than the other, and not too small to hold
     its keypoints (:data:`MIN_SCALE`)."""
-    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float64)
-    ones = np.hstack([corners, np.ones((4, 1))])
-    mapped = ones @ h.T
-    if np.any(mapped[:, 2] <= 1e-9):
-        return None  # a corner behind the camera: no picture of the item
-    points = mapped[:, :2] / mapped[:, 2:3]
-    edges = np.roll(points, -1, axis=0) - points
-    turns = (
-        edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1]
-        - edges[:, 1] * np.roll(edges, -1, axis=0)[:, 0]
-    )
-    if not (np.all(turns > 0)):
+    # Scalar arithmetic: on four points numpy's per-call cost was most of it.
+    (a, b, c), (d, e, f), (g, k, m) = h.tolist()
+    points: list[tuple[float, float]] = []
+    for x, y in ((0, 0), (width, 0), (width, height), (0, height)):
+        depth = g * x + k * y + m
+        if depth <= 1e-9:
+            return None  # a corner behind the camera: no picture of the item
+        points.append(((a * x + b * y + c) / depth, (d * x + e * y + f) / depth))
+    for i in range(4):
+        (x0, y0), (x1, y1), (x2, y2) = points[i], points[(i + 1) % 4], points[(i + 2) % 4]
+        if (x1 - x0) * (y2 - y1) - (y1 - y0) * (x2 - x1) <= 0:
+            return None  # not convex, or turned over
+    # The singular values of the linear part (m > 0: the first corner's depth).
+    squares = (a * a + b * b + d * d + e * e) / (m * m)
+    det = abs(a * e - b * d) / (m * m)
+    spread = math.sqrt(max(squares * squares - 4 * det * det, 0.0))
+    low = math.sqrt(max((squares - spread) / 2, 0.0))
+    if low <= 0 or math.sqrt((squares + spread) / 2) / low > MAX_ANISOTROPY:
         return None
-    singular = np.linalg.svd(h[:2, :2] / h[2, 2], compute_uv=False)
-    if singular[1] <= 0 or singular[0] / singular[1] > MAX_ANISOTROPY:
+    corners = np.array(points, np.float64)
+    if _scale(corners, width, height) < MIN_SCALE:
         return None
-    if _scale(points, width, height) < MIN_SCALE:
-        return None
-    return points
+    return corners
 
 
 def _scale(points: F64, width: int, height: int) -> float:
@@ -434,7 +444,7 @@ def verify_sides(
                 policy.local_review_inliers if guess.plain else policy.local_block_inliers
             ):
                 continue
-            match = _judged(upload, side, item, guess.h, guess.inliers, policy)
+            match = _judged(upload, side, item, guess, policy)
             if match is None:
                 continue
             if match.strength is Strength.STRONG:
@@ -445,14 +455,12 @@ def verify_sides(
 
 
 def _judged(
-    upload: LocalFeatures, side: Side, item: ItemLocal, h: F64, inliers: int, policy: MatchPolicy
+    upload: LocalFeatures, side: Side, item: ItemLocal, guess: Hypothesis, policy: MatchPolicy
 ) -> LocalMatch | None:
-    """The match a plausible model ``h`` of the item in ``side`` makes, graded by
-    its inliers and cells; None when it is too weak to send to review."""
-    points = _plausible(h, item.features.width, item.features.height)
-    if points is None:
-        return None
-    found = _agreement(side.frame, h, points, item)
+    """The match a model of the item in ``side`` makes, graded by its inliers and
+    cells; None when it is too weak to send to review."""
+    inliers, points = guess.inliers, guess.corners.copy()
+    found = _agreement(side.frame, guess.h, points, item)
     strength = _strength(inliers, found, policy)
     if strength is Strength.NONE:
         return None
