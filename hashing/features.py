@@ -219,14 +219,15 @@ def upload_features(luma: U8) -> tuple[LocalFeatures, U8]:
     keypoints, descriptors = orb.compute(frame, found)
     if descriptors is None or not keypoints:
         return _empty(frame), frame
-    # The same corners in the flipped frame, their orientation mirrored; ORB's
-    # compute keeps given angles, so only the descriptors are made again.
-    flipped = [
-        cv2.KeyPoint(w - 1 - k.pt[0], k.pt[1], k.size, (180 - k.angle) % 360, k.response, k.octave)
-        for k in keypoints
-    ]
-    kept, mirrored = orb.compute(cv2.flip(frame, 1), flipped)
     xy = np.asarray(cv2.KeyPoint.convert(keypoints), np.float32)
+    # The same corners in the flipped frame, their orientation mirrored; ORB's
+    # compute keeps given angles, so only the descriptors are made again. The
+    # keypoints are this call's own: changed in place, which costs less than new ones.
+    for k in keypoints:
+        x, y = k.pt
+        k.pt = (w - 1 - x, y)
+        k.angle = (180 - k.angle) % 360
+    kept, mirrored = orb.compute(cv2.flip(frame, 1), keypoints)
     if mirrored is None or len(kept) != len(keypoints):
         return LocalFeatures(xy, u8(descriptors), w, h), frame
     return LocalFeatures(xy, u8(descriptors), w, h, u8(mirrored)), frame
