@@ -39,19 +39,6 @@ def as_words(descriptors: U8) -> U64:
 
 
 @njit(nogil=True, cache=True)
-def _nearest(codes: U64, centroids: U64, first: int, count: int) -> tuple[int, int]:
-    """The nearest of ``centroids[first:first + count]`` to one code, and its distance."""
-    best, best_d = first, 1 << 30
-    for c in range(first, first + count):
-        d = 0
-        for w in range(WORDS_PER_DESCRIPTOR):
-            d += _popcount(codes[w] ^ centroids[c, w])  # type: ignore[call-arg]
-        if d < best_d:
-            best, best_d = c, d
-    return best, best_d
-
-
-@njit(nogil=True, cache=True)
 def _nearest_column(
     x0: np.uint64, x1: np.uint64, x2: np.uint64, x3: np.uint64, columns: U64, first: int, count: int
 ) -> int:
@@ -84,12 +71,25 @@ def _quantize(codes: U64, coarse: U64, fine: U64, fine_counts: I32, fanout: int)
     return out
 
 
+MAX_CENTROIDS = 0xFFFF
+"""Centroids of one level at most: :func:`_nearest_column` packs an offset in 16 bits."""
+
+
 @njit(nogil=True, cache=True, parallel=True)
-def _assign(codes: U64, centroids: U64) -> I32:
+def _assign_columns(codes: U64, columns: U64) -> I32:
     out = np.empty(codes.shape[0], np.int32)
     for i in prange(codes.shape[0]):
-        out[i], _ = _nearest(codes[i], centroids, 0, centroids.shape[0])
+        x0, x1, x2, x3 = codes[i, 0], codes[i, 1], codes[i, 2], codes[i, 3]
+        out[i] = _nearest_column(x0, x1, x2, x3, columns, 0, columns.shape[1])
     return out
+
+
+def _assign(codes: U64, centroids: U64) -> I32:
+    """The nearest of ``centroids`` to each code (the first on ties)."""
+    if len(centroids) > MAX_CENTROIDS:
+        raise ValueError(f"a vocabulary level holds at most {MAX_CENTROIDS} centroids")
+    members: I32 = _assign_columns(codes, np.ascontiguousarray(centroids.T))
+    return members
 
 
 @njit(nogil=True, cache=True)
@@ -142,8 +142,8 @@ class Vocabulary:
     """``coarse`` and ``fine`` word-major, as :func:`_quantize` reads them."""
 
     def __post_init__(self) -> None:
-        if max(len(self.coarse), self.fanout) > 0xFFFF:
-            raise ValueError("a vocabulary level holds at most 65535 centroids")
+        if max(len(self.coarse), self.fanout) > MAX_CENTROIDS:
+            raise ValueError(f"a vocabulary level holds at most {MAX_CENTROIDS} centroids")
         columns = (np.ascontiguousarray(self.coarse.T), np.ascontiguousarray(self.fine.T))
         object.__setattr__(self, "_columns", columns)
 
