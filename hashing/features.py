@@ -129,36 +129,65 @@ def flat_pixels(frame: U8) -> npt.NDArray[np.bool_]:
     return np.asarray(spread <= FLAT_RANGE)
 
 
-def _on_picture(keypoints: Sequence[cv2.KeyPoint], frame: U8) -> list[cv2.KeyPoint]:
-    """The keypoints whose patch is mostly not flat (:data:`PATCH_FLAT`)."""
-    if not keypoints:
-        return []
-    share = cv2.blur(flat_pixels(frame).astype(np.float32), (31, 31))
-    h, w = share.shape[:2]
-    points = np.asarray(cv2.KeyPoint.convert(keypoints), np.float32)
+PATCH_SIDE = 31
+"""ORB's patch: the square a keypoint's descriptor is made from."""
+
+
+def _patch_flat_shares(points: F32, frame: U8) -> npt.NDArray[np.float64]:
+    """The share of flat pixels in the patch around each point: what a box
+    filter of the flat mask gives (its border reflected, as cv2.blur's), read
+    at the points only from one integral image."""
+    half = PATCH_SIDE // 2
+    flat = u8(flat_pixels(frame))
+    padded = cv2.copyMakeBorder(flat, half, half, half, half, cv2.BORDER_REFLECT_101)
+    total = np.asarray(cv2.integral(padded), np.int64)
+    h, w = frame.shape[:2]
     cols = np.clip(points[:, 0].round().astype(np.intp), 0, w - 1)
     rows = np.clip(points[:, 1].round().astype(np.intp), 0, h - 1)
-    keep = share[rows, cols] <= PATCH_FLAT
-    return [k for k, kept in zip(keypoints, keep, strict=True) if kept]
+    sums = (
+        total[rows + PATCH_SIDE, cols + PATCH_SIDE]
+        - total[rows, cols + PATCH_SIDE]
+        - total[rows + PATCH_SIDE, cols]
+        + total[rows, cols]
+    )
+    return np.asarray(sums / PATCH_SIDE**2, np.float64)
 
 
 def _spread(
-    keypoints: Sequence[cv2.KeyPoint], count: int, width: int, height: int
-) -> list[cv2.KeyPoint]:
-    """Up to ``count`` keypoints, taken round-robin over the cells of a grid
-    (strongest first in each cell, the strongest cells' first first)."""
-    if len(keypoints) <= count:
-        return list(keypoints)
-    points = np.asarray(cv2.KeyPoint.convert(keypoints), np.float32)
-    response = np.fromiter((k.response for k in keypoints), np.float32, len(keypoints))
-    row = np.minimum(points[:, 1] * SPREAD_CELLS / height, SPREAD_CELLS - 1).astype(np.int32)
-    col = np.minimum(points[:, 0] * SPREAD_CELLS / width, SPREAD_CELLS - 1).astype(np.int32)
+    points: F32, response: F32, chosen: npt.NDArray[np.intp], count: int, width: int, height: int
+) -> npt.NDArray[np.intp]:
+    """Up to ``count`` of the ``chosen`` keypoints, taken round-robin over the
+    cells of a grid (strongest first in each cell, the strongest cells' first
+    first)."""
+    if len(chosen) <= count:
+        return chosen
+    xy, strength = points[chosen], response[chosen]
+    row = np.minimum(xy[:, 1] * SPREAD_CELLS / height, SPREAD_CELLS - 1).astype(np.int32)
+    col = np.minimum(xy[:, 0] * SPREAD_CELLS / width, SPREAD_CELLS - 1).astype(np.int32)
     cell = row * SPREAD_CELLS + col
-    by_cell = np.lexsort((-response, cell))
+    by_cell = np.lexsort((-strength, cell))
     cells = cell[by_cell]
     rank = np.arange(len(cells)) - np.searchsorted(cells, cells, side="left")
-    chosen = by_cell[np.lexsort((-response[by_cell], rank))][:count]
-    return [keypoints[i] for i in chosen]
+    return chosen[by_cell[np.lexsort((-strength[by_cell], rank))][:count]]
+
+
+def _kept(
+    keypoints: Sequence[cv2.KeyPoint], frame: U8, bands: Sequence[tuple[Sequence[int], int]]
+) -> list[cv2.KeyPoint]:
+    """The keypoints on the picture (:data:`PATCH_FLAT`), spread, up to a count
+    from each band of pyramid levels."""
+    if not keypoints:
+        return []
+    h, w = frame.shape[:2]
+    points = np.asarray(cv2.KeyPoint.convert(keypoints), np.float32)
+    response = np.array([k.response for k in keypoints], np.float32)
+    octave = np.array([k.octave for k in keypoints], np.int32)
+    on_picture = _patch_flat_shares(points, frame) <= PATCH_FLAT
+    chosen = [
+        _spread(points, response, np.flatnonzero(on_picture & np.isin(octave, levels)), n, w, h)
+        for levels, n in bands
+    ]
+    return [keypoints[i] for i in np.concatenate(chosen)]
 
 
 def _orb(count: int, levels: int, scale: float, fast: int) -> cv2.ORB:
@@ -197,11 +226,8 @@ def item_features(luma: U8) -> tuple[LocalFeatures, U8]:
     frame = item_frame(luma)
     h, w = frame.shape[:2]
     orb = _DETECTORS.item
-    detected = _on_picture(orb.detect(frame, None), frame)
-    found: list[cv2.KeyPoint] = []
-    for levels, share in SCALE_BANDS:
-        band = [k for k in detected if k.octave in levels]
-        found += _spread(band, round(share * ITEM_KEYPOINTS), w, h)
+    bands = [(levels, round(share * ITEM_KEYPOINTS)) for levels, share in SCALE_BANDS]
+    found = _kept(orb.detect(frame, None), frame, bands)
     keypoints, descriptors = orb.compute(frame, found)
     if descriptors is None or not keypoints:
         return _empty(frame), frame
@@ -215,7 +241,7 @@ def upload_features(luma: U8) -> tuple[LocalFeatures, U8]:
     frame = upload_frame(luma)
     h, w = frame.shape[:2]
     orb = _DETECTORS.upload
-    found = _spread(_on_picture(orb.detect(frame, None), frame), UPLOAD_KEYPOINTS, w, h)
+    found = _kept(orb.detect(frame, None), frame, [(range(UPLOAD_LEVELS), UPLOAD_KEYPOINTS)])
     keypoints, descriptors = orb.compute(frame, found)
     if descriptors is None or not keypoints:
         return _empty(frame), frame

@@ -7,7 +7,16 @@ import numpy as np
 import pytest
 
 from hashing.decode import decode_image
-from hashing.features import CELL_GRID, _cell_frequencies, cell_shares, cells, item_frame
+from hashing.features import (
+    CELL_GRID,
+    PATCH_SIDE,
+    _cell_frequencies,
+    _patch_flat_shares,
+    cell_shares,
+    cells,
+    flat_pixels,
+    item_frame,
+)
 from tests.conftest import PHOTOS
 
 
@@ -55,3 +64,18 @@ def test_cell_frequencies_are_each_cells_area_resize_and_dct(shape: tuple[int, i
         patch = cv2.resize(part.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA)
         expected[i] = cv2.dct(patch)[:8, :8].ravel()[1:]
     assert np.allclose(_cell_frequencies(frame), expected, atol=1e-3)
+
+
+def test_a_keypoints_flat_share_is_the_box_filter_of_the_flat_mask_at_it() -> None:
+    frame = decode_image(PHOTOS[4].read_bytes(), gray=True).pixels.copy()
+    frame[:60] = 200  # a flat band, as app chrome: shares from 0 to 1
+    h, w = frame.shape[:2]
+    rng = np.random.default_rng(5)
+    points = np.column_stack([rng.uniform(0, w - 1, 500), rng.uniform(0, h - 1, 500)])
+    points = points.astype(np.float32)
+    box = cv2.blur(flat_pixels(frame).astype(np.float32), (PATCH_SIDE, PATCH_SIDE))
+    cols, rows = points[:, 0].round().astype(int), points[:, 1].round().astype(int)
+    shares = _patch_flat_shares(points, frame)
+    assert shares == pytest.approx(box[rows, cols], abs=1e-6)
+    assert shares.min() < 0.1
+    assert shares.max() == 1.0
