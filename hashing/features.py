@@ -129,6 +129,19 @@ def flat_pixels(frame: U8) -> npt.NDArray[np.bool_]:
     return np.asarray(spread <= FLAT_RANGE)
 
 
+def content_outside(frame: U8, corners: Sequence[tuple[float, float]]) -> float:
+    """The share of a frame's pixels that lie outside a quadrilateral (its
+    ``corners`` as shares of the frame's width and height) and are not flat:
+    what a picture shows beside a region, fill, bars and plain backgrounds not
+    counted."""
+    h, w = frame.shape[:2]
+    quad = np.round(np.asarray(corners, np.float64) * (w, h)).astype(np.int32)
+    inside = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(inside, [quad], 1)
+    shown = ~flat_pixels(frame) & (inside == 0)
+    return float(np.count_nonzero(shown) / (h * w))
+
+
 PATCH_SIDE = 31
 """ORB's patch: the square a keypoint's descriptor is made from."""
 

@@ -223,9 +223,11 @@ def hash_image_bytes(
     layouts: bool = True,
 ) -> ImageHashes:
     """Decode and hash an uploaded still image; ``variants`` adds the crop and
-    rotation hashes a registration may store; ``local`` adds an item's local
-    features and cells when ``item`` is set, else an upload's feature frame;
-    ``layouts`` makes the layout views (:func:`hash_pixels`).
+    rotation hashes a registration may store; ``local`` adds the upload's
+    feature frame (what the local tier searches with) and, when ``item`` is set,
+    the item's local features and cells too (a registration is searched for
+    before it is stored, to find an item that already holds it); ``layouts``
+    makes the layout views (:func:`hash_pixels`).
 
     Raises :class:`hashing.decode.DecodeError` for anything that is not a
     decodable image within ``limits``.
@@ -238,7 +240,7 @@ def hash_image_bytes(
     if local and item:
         features, item_frame = item_features(decoded.pixels)
         cell_signatures = cells(item_frame)
-    elif local:
+    if local:
         frame = upload_frame(decoded.pixels)
     return ImageHashes(
         sha256=sha256(data),

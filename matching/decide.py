@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from hashing.features import U8, content_outside
 from matching.policy import MatchPolicy
 from matching.types import DECISION_RANK, Candidate, Decision, Evidence, ItemFacts
 
@@ -67,17 +68,25 @@ def settled(verdict: Verdict, policy: MatchPolicy) -> bool:
     )
 
 
-def holds(candidate: Candidate, policy: MatchPolicy) -> bool:
+def holds(candidate: Candidate, policy: MatchPolicy, frame: U8 | None = None) -> bool:
     """Whether a candidate's item already holds the upload, so that registering
     the upload would add nothing: a block covering ``duplicate_share`` of the
     upload (of a clip's time; of the picture for a match by keypoints, where an
-    item found as an inset is only a part of the upload)."""
+    item found as an inset is only a part of the upload).
+
+    Given a still's feature ``frame``, a match by keypoints is judged by what
+    the upload shows beside the item instead, flat pixels not counted: at most
+    the rest of that share. A rotation's filled corners, bars or a caption's
+    plain band are nothing to register; another picture beside the item is."""
     if candidate.decision is not Decision.BLOCK:
         return False
+    local = candidate.local
+    if local is not None and frame is not None:
+        return content_outside(frame, local.corners) <= 1 - policy.duplicate_share
     coverage = candidate.coverage
     if coverage is not None and coverage.upload_share < policy.duplicate_share:
         return False
-    return candidate.local is None or candidate.local.upload_share >= policy.duplicate_share
+    return local is None or local.upload_share >= policy.duplicate_share
 
 
 def decide(

@@ -270,10 +270,12 @@ def find_duplicate(
     """An active item the query would be blocked by and that already holds it: for
     a clip, most of its keyframes (registering a whole video whose excerpt is
     registered adds the rest of it), and for a match by keypoints most of the
-    picture (a registered clip or photo found as an inset is only a part)."""
+    picture, flat pixels aside (a registered clip or photo found as an inset
+    beside other pictures is only a part)."""
     verdict, _ = judge(session, index, query, policy)
+    frame = query.frame if isinstance(query, Query) else None
     for candidate in verdict.candidates:
-        if not holds(candidate, policy):
+        if not holds(candidate, policy, frame):
             continue
         item = session.get(Item, candidate.item_id)
         if item is not None and item.active:

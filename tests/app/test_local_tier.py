@@ -88,6 +88,37 @@ def test_a_registered_picture_is_found_inside_an_upload(
         assert 0 < best["upload_share"] <= 1
 
 
+@pytest.mark.parametrize(
+    ("family", "duplicate"),
+    [
+        ("crop_75", True),  # the item holds all of it
+        ("rotate_12", True),  # and fill in the corners
+        ("collage_2x2", False),  # the item is a quarter of it: the rest is new
+        ("side_by_side", False),
+    ],
+)
+def test_a_registration_the_local_tier_finds_in_an_item_is_a_duplicate_of_it(
+    client: TestClient, api_keys: dict[str, str], family: str, duplicate: bool
+) -> None:
+    """The duplicate check searches both tiers, as a check does: an edit the
+    global hashes miss is still found inside the registered item."""
+    key = api_keys["trust_safety"]
+    item = register(client, key, PHOTO.read_bytes())
+    response = client.post(
+        "/register",
+        files={"file": ("p.jpg", edit(family))},
+        data={"category": "ncii"},
+        headers=bearer(key),
+    )
+    body = response.json()
+    if duplicate:
+        assert response.status_code == 200, body
+        assert body["duplicate_of"]["item_id"] == item
+    else:
+        assert response.status_code == 201, body
+        assert body["item_id"] != item
+
+
 def test_replaying_a_registration_leaves_the_item_where_checks_find_it(
     settings: Settings, api_keys: dict[str, str]
 ) -> None:

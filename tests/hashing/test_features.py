@@ -14,6 +14,7 @@ from hashing.features import (
     _patch_flat_shares,
     cell_shares,
     cells,
+    content_outside,
     flat_pixels,
     item_frame,
 )
@@ -71,11 +72,20 @@ def test_a_keypoints_flat_share_is_the_box_filter_of_the_flat_mask_at_it() -> No
     frame[:60] = 200  # a flat band, as app chrome: shares from 0 to 1
     h, w = frame.shape[:2]
     rng = np.random.default_rng(5)
-    points = np.column_stack([rng.uniform(0, w - 1, 500), rng.uniform(0, h - 1, 500)])
-    points = points.astype(np.float32)
+    xy = np.column_stack([rng.uniform(0, w - 1, 500), rng.uniform(0, h - 1, 500)])
+    points = xy.astype(np.float32)
     box = cv2.blur(flat_pixels(frame).astype(np.float32), (PATCH_SIDE, PATCH_SIDE))
     cols, rows = points[:, 0].round().astype(int), points[:, 1].round().astype(int)
     shares = _patch_flat_shares(points, frame)
     assert shares == pytest.approx(box[rows, cols], abs=1e-6)
     assert shares.min() < 0.1
     assert shares.max() == 1.0
+
+
+def test_content_outside_a_region_counts_what_is_not_flat() -> None:
+    frame = np.full((200, 300), 90, np.uint8)
+    frame[:, 150:] = np.random.default_rng(1).integers(0, 256, (200, 150), dtype=np.uint8)
+    left = ((0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0))
+    right = ((0.5, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 1.0))
+    assert content_outside(frame, left) == pytest.approx(0.5, abs=0.02)
+    assert content_outside(frame, right) < 0.02

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from hashing.transforms import Transform
@@ -65,3 +66,23 @@ def test_an_item_holds_an_upload_only_when_it_is_most_of_it() -> None:
     assert not holds(inset(0.2, 1.0), POLICY)
     assert not holds(inset(0.95, 0.5), POLICY)
     assert not holds(replace(pdq_block(1, 10), decision=Decision.REVIEW), POLICY)
+
+
+def test_an_item_holds_a_still_that_shows_nothing_else_but_flat_pixels() -> None:
+    """Given the still's frame, what it shows beside the item decides: the item
+    over the left 70% of the frame, the rest flat fill (a rotation's corners, a
+    bar) or another picture."""
+    rng = np.random.default_rng(2)
+    frame = rng.integers(0, 256, (300, 400), dtype=np.uint8)
+    region = ((0.0, 0.0), (0.7, 0.0), (0.7, 1.0), (0.0, 1.0))
+    found = LocalMatch(40, 0.7, 1.0, False, 0.95, 50, region, Strength.STRONG)
+    coverage = Coverage(0.7, 1.0, None, None)
+    candidate = Candidate(
+        1, Evidence.LOCAL, 5, Transform.ORIGINAL, Decision.BLOCK, coverage=coverage, local=found
+    )
+    assert not holds(candidate, POLICY)  # without the frame: 70% of it only
+    assert not holds(candidate, POLICY, frame)  # another picture beside it
+    filled = frame.copy()
+    filled[:, 280:] = 255
+    assert holds(candidate, POLICY, filled)
+    assert not holds(replace(candidate, decision=Decision.REVIEW), POLICY, filled)
