@@ -591,11 +591,15 @@ OTHERS_NEEDED = 3
 """The most ``others`` any family uses (the collage's three partners)."""
 
 
-def apply(name: str, photo_name: str, pixels: Pixels, others: Sequence[Pixels] = ()) -> bytes:
+def apply(
+    name: str, photo_name: str, pixels: Pixels, others: Sequence[Pixels] = (), draw: int = 0
+) -> bytes:
     """The upload bytes of family ``name`` applied to the photo called ``photo_name``,
-    with parameters from ``seeded(name, photo_name)``: the same for the same family,
-    photo name and ``others`` on every run. ``others`` must hold at least
+    with parameters from ``seeded(name, photo_name)`` (``draw`` 0) or
+    ``seeded(name, photo_name, str(draw))``: the same for the same family, photo
+    name, draw and ``others`` on every run. ``others`` must hold at least
     :data:`OTHERS_NEEDED` photos for the collage family (1 for side by side and
     picture in picture); raises ``ValueError`` if too few, ``KeyError`` for an
     unknown family."""
-    return FAMILIES[name].edit(pixels, seeded(name, photo_name), others)
+    rng = seeded(name, photo_name) if draw == 0 else seeded(name, photo_name, str(draw))
+    return FAMILIES[name].edit(pixels, rng, others)

@@ -32,6 +32,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import product
 
 import cv2
 import numpy as np
@@ -138,11 +139,13 @@ def run_part(
     unregistered: Sequence[str],
     sources: Sequence[str],
     partners: Sequence[str],
+    draws: int = 1,
 ) -> list[str]:
     """``unregistered`` photos are registered nowhere; ``sources`` make the
     impostor pairs (A registered under an overlay, B uploaded under the same),
     with ``partners`` as the collage impostors' shared tiles (photos this part
-    neither registers nor uploads)."""
+    neither registers nor uploads). Each family is applied ``draws`` times to
+    each photo, its parameters drawn again each time."""
     policy = Settings().match_policy()
     registry = Registry()
     ids = {photo: i + 1 for i, photo in enumerate(registered)}
@@ -157,9 +160,9 @@ def run_part(
     families: dict[str, Tally] = defaultdict(Tally)
     started = time.perf_counter()
     for family, spec in FAMILIES.items():
-        for photo in [*registered, *unregistered]:
+        for photo, draw in product([*registered, *unregistered], range(draws)):
             others = [h for p, h in zip(unregistered, hosts, strict=True) if p != photo][:6]
-            data = apply(family, photo, photos[photo], others)
+            data = apply(family, photo, photos[photo], others, draw)
             outcomes = decide_three(data, registry, policy)
             for tally in (groups[spec.group], families[family]):
                 tally.uploads += 1
@@ -171,7 +174,9 @@ def run_part(
                     elif o.decision is Decision.BLOCK:
                         tally.false[system] += 1
                         if system == "global + local":
-                            falses.append(f"{family} of {photo}: blocked with item {o.item}")
+                            falses.append(
+                                f"{family} of {photo} (draw {draw}): blocked with item {o.item}"
+                            )
                     elif o.decision is Decision.REVIEW and own is not None:
                         tally.review[system] += 1
                     elif o.decision is Decision.REVIEW:
@@ -277,6 +282,13 @@ def report(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.generalization", description=__doc__)
     parser.add_argument("--part", choices=("dev", "held", "both"), default="both")
+    parser.add_argument(
+        "--draws",
+        type=int,
+        default=1,
+        help="apply each family this many times to each photo, parameters drawn anew "
+        "(the first draw is the published one)",
+    )
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
     photos = load_corpus()
@@ -291,9 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev, held = innocent(parts.dev_unregistered), innocent(parts.held_unregistered)
     lines: list[str] = []
     if args.part in ("dev", "both"):
-        lines += run_part("dev", photos, parts.dev_registered, dev, sources, held)
+        lines += run_part("dev", photos, parts.dev_registered, dev, sources, held, args.draws)
     if args.part in ("held", "both"):
-        lines += run_part("held-out", photos, parts.held_registered, held, sources, dev)
+        lines += run_part("held-out", photos, parts.held_registered, held, sources, dev, args.draws)
     print("\n".join(lines))
     return 0
 
