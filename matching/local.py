@@ -36,6 +36,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from itertools import product
 
 import cv2
 import numpy as np
@@ -364,8 +365,31 @@ def _frequencies(points: F64, width: int, height: int) -> tuple[np.uint64, int]:
 _LOW_FREQUENCIES = {keep: low_frequencies(keep) for keep in range(4, 9)}
 
 
-def _agreement(upload_frame: U8, h: F64, points: F64, item: ItemLocal) -> _Agreement:
-    """Agreement of the upload's content with the item's, in the item's frame
+@dataclass(frozen=True, slots=True)
+class _Comparison:
+    """The upload's content against the item's, cell by cell (row-major over the
+    item's grid)."""
+
+    agree: npt.NDArray[np.bool_]
+    counted: npt.NDArray[np.bool_]
+    """Inside the upload, of the item's natural content, not excused."""
+    shown: npt.NDArray[np.bool_]
+    """Of the item's natural content and inside the upload."""
+    own: int
+    """Cells of the item's natural content."""
+
+    def within(self, region: npt.NDArray[np.bool_] | None = None) -> _Agreement:
+        """The agreement over the cells of ``region`` (all cells when None)."""
+        counted = self.counted if region is None else self.counted & region
+        shown = self.shown if region is None else self.shown & region
+        n = int(counted.sum())
+        share = float((self.agree & counted).sum()) / n if n else 0.0
+        seen = float(shown.sum()) / self.own if self.own else 0.0
+        return _Agreement(share, n, _quarters(counted, self.agree), seen)
+
+
+def _compared(upload_frame: U8, h: F64, points: F64, item: ItemLocal) -> _Comparison:
+    """The upload's content compared with the item's, in the item's frame
     (``points``: where ``h`` puts the item's frame corners in the upload)."""
     width, height = item.features.width, item.features.height
     inverse = np.linalg.inv(h)
@@ -385,12 +409,143 @@ def _agreement(upload_frame: U8, h: F64, points: F64, item: ItemLocal) -> _Agree
     agree = bits <= most
     natural = item.cells.flat < round(255 * ITEM_FLAT)
     excused = ~agree & (seen.flat >= round(255 * OVERLAY_FLAT))
-    counted = covered & natural & ~excused
-    n = int(counted.sum())
-    share = float((agree & counted).sum()) / n if n else 0.0
-    own = int(natural.sum())
-    shown = float((covered & natural).sum()) / own if own else 0.0
-    return _Agreement(share, n, _quarters(counted, agree), shown)
+    return _Comparison(agree, covered & natural & ~excused, covered & natural, int(natural.sum()))
+
+
+def _agreement(upload_frame: U8, h: F64, points: F64, item: ItemLocal) -> _Agreement:
+    """Agreement of the upload's content with the item's over all its cells."""
+    return _compared(upload_frame, h, points, item).within()
+
+
+MAX_CUT_CELLS = 2
+"""Rows or columns of cells a layout may cut off each side of an item (a
+quarter): a tile or a pane cropping the picture to its own shape."""
+CUT_SHOWN = 0.5
+"""What a cut leaves must be most of the item: a quarter of a registered collage
+(one tile, which another collage may share) is not."""
+SEAM_LEVELS = 16.0
+"""Two pictures meeting at a seam differ by this many luma levels on average
+from one side of it to the other, in every part of it."""
+SEAM_GAP = 2
+"""Rows apart on either side of a line that are compared across it."""
+SEAM_WIDTH = 4
+"""Rows a seam may spread over (a resize and JPEG blur it): this far off it to
+one side or the other, the rows either side differ by half as much or less."""
+SEAM_PARTS = 4
+"""Parts of a line that must each be a seam."""
+GUTTER_LEVELS = 3.0
+"""A line whose pixels' standard deviation is under this is one flat colour."""
+AXIS_SLOPE = 0.035
+"""A side of the item within this slope (2 degrees) of the upload's axes."""
+
+
+def _cuts() -> tuple[list[tuple[int, int, int, int]], npt.NDArray[np.bool_]]:
+    """Every cut (cells off the top, bottom, left and right), smallest first, and
+    the cells each leaves, ``(cuts, 64)``."""
+    g = CELL_GRID
+    rows, cols = np.arange(g * g) // g, np.arange(g * g) % g
+    sides = product(range(MAX_CUT_CELLS + 1), repeat=4)
+    cuts = sorted(((t, b, left, r) for t, b, left, r in sides if t + b + left + r), key=sum)
+    regions = [
+        (rows >= t) & (rows < g - b) & (cols >= left) & (cols < g - r) for t, b, left, r in cuts
+    ]
+    return cuts, np.array(regions)
+
+
+_CUTS, _CUT_REGIONS = _cuts()
+
+
+def _cut(
+    compared: _Comparison, frame: U8, h: F64, item: ItemLocal, inliers: int, policy: MatchPolicy
+) -> _Agreement | None:
+    """The agreement over the part of the item a layout shows, when the item is
+    cut off along straight lines of the upload: the smallest cut of at most
+    :data:`MAX_CUT_CELLS` rows or columns of cells a side that leaves most of
+    the item (:data:`CUT_SHOWN`) agreeing as a block needs, where the upload has
+    a seam (:func:`_seam`) in each cut-off band. None when there is none.
+
+    A collage tile, a side-by-side pane or an app's picture frame shows a
+    picture cropped to its own shape (cover), and the item's cells beyond the
+    crop land on the neighbouring picture or a gutter and disagree. Cutting
+    only where the upload has a straight, axis-aligned seam keeps an upload
+    that differs from the item in an irregular region (another person in the
+    same room) from being excused; cutting at most a quarter a side, and
+    leaving most of the item, keeps an upload that shares only some tiles of a
+    registered collage from passing."""
+    # Every cut's counted, agreeing and shown cells at once; the few that could
+    # block are then judged in full.
+    counted = _CUT_REGIONS & compared.counted
+    n = counted.sum(axis=1)
+    agreeing = (counted & compared.agree).sum(axis=1)
+    shown = (_CUT_REGIONS & compared.shown).sum(axis=1)
+    possible = (
+        (n >= policy.local_min_cells)
+        & (agreeing >= policy.local_block_agreement * n)
+        & (shown >= CUT_SHOWN * compared.own)
+    )
+    seams: dict[tuple[int, int], bool] = {}
+    for i in np.flatnonzero(possible):
+        cut = _CUTS[i]
+        found = compared.within(_CUT_REGIONS[i])
+        if _strength(inliers, found, policy) is not Strength.STRONG:
+            continue
+        sides = [(side, k) for side, k in enumerate(cut) if k]
+        for side, k in sides:
+            if (side, k) not in seams:
+                seams[side, k] = _seam(frame, h, item.features, side, k, cut)
+        if all(seams[key] for key in sides):
+            return found
+    return None
+
+
+def _seam(
+    frame: U8, h: F64, item: LocalFeatures, side: int, k: int, cut: tuple[int, int, int, int]
+) -> bool:
+    """Whether the upload has a straight seam where the item's ``k``-th row or
+    column of cells from ``side`` (0 top, 1 bottom, 2 left, 3 right) lands: a
+    line along the upload's axes, as long as the part of the item ``cut``
+    leaves, where two pictures meet or a gutter runs."""
+    g = CELL_GRID
+    top, bottom, left, right = cut
+    horizontal = side < 2
+    size, across = (item.height, item.width) if horizontal else (item.width, item.height)
+    start = (k - 1) * size / g if side in (0, 2) else size - k * size / g
+    band = (start, start + size / g)
+    first, last = (left, right) if horizontal else (top, bottom)
+    span = (first * across / g, across - last * across / g)
+    # The band's corners, (along the seam, across it) in item pixels, in the upload.
+    corners = np.array([(a, b) for a in span for b in band], np.float64)
+    if not horizontal:  # (x, y) is (across, along): turn it, and the upload with it
+        corners = np.ascontiguousarray(corners[:, ::-1])
+    mapped = cv2.perspectiveTransform(corners[None], h)[0]
+    image = frame
+    if not horizontal:
+        mapped, image = mapped[:, ::-1], frame.T
+    along, offset = mapped[:, 0], mapped[:, 1]
+    # Each edge of the band must lie along one row of the upload (a column, turned).
+    for a, b in ((0, 2), (1, 3)):
+        if abs(offset[b] - offset[a]) > AXIS_SLOPE * max(abs(along[b] - along[a]), 1.0):
+            return False
+    lo, hi = float(along.min()), float(along.max())
+    trim = (hi - lo) / 10
+    x0, x1 = max(0, round(lo + trim)), min(image.shape[1], round(hi - trim))
+    y0 = max(1, int(np.floor(offset.min())))
+    y1 = min(image.shape[0] - 1, int(np.ceil(offset.max())))
+    if x1 - x0 < 16 * SEAM_PARTS or y1 <= y0:
+        return False
+    if (image[y0:y1, x0:x1].std(axis=1) <= GUTTER_LEVELS).any():
+        return True
+    # How much the rows either side of each row differ, in each part of the
+    # line: across a seam the two pictures differ all along it, and a seam's
+    # width off it, on one side at least, they do not; a caption bar under part
+    # of the line, a line of text, texture or a soft edge fail one or the other.
+    pad = SEAM_WIDTH + SEAM_GAP
+    strip = image[max(0, y0 - pad) : y1 + pad, x0:x1].astype(np.float32)
+    steps = np.abs(strip[2 * SEAM_GAP :] - strip[: -2 * SEAM_GAP])
+    parts = np.stack([p.mean(axis=1) for p in np.array_split(steps, SEAM_PARTS, axis=1)])
+    on = parts[:, SEAM_WIDTH:-SEAM_WIDTH]
+    off = np.minimum(parts[:, : -2 * SEAM_WIDTH], parts[:, 2 * SEAM_WIDTH :])
+    return bool(((on >= SEAM_LEVELS) & (off <= on / 2)).all(axis=0).any())
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,8 +615,13 @@ def _judged(
     """The match a model of the item in ``side`` makes, graded by its inliers and
     cells; None when it is too weak to send to review."""
     inliers, points = guess.inliers, guess.corners.copy()
-    found = _agreement(side.frame, guess.h, points, item)
+    compared = _compared(side.frame, guess.h, points, item)
+    found = compared.within()
     strength = _strength(inliers, found, policy)
+    if strength is not Strength.STRONG:
+        cut = _cut(compared, side.frame, guess.h, item, inliers, policy)
+        if cut is not None:
+            found, strength = cut, Strength.STRONG
     if strength is Strength.NONE:
         return None
     upload_share, item_share = _shares(points, upload.width, upload.height)

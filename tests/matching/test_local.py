@@ -11,7 +11,7 @@ import numpy.typing as npt
 import pytest
 
 from hashing.decode import decode_image
-from hashing.features import cells, item_features, upload_features
+from hashing.features import LocalFeatures, cells, item_features, upload_features
 from matching import MatchPolicy
 from matching.local import (
     MAX_CELL_BITS,
@@ -19,6 +19,7 @@ from matching.local import (
     LocalMatch,
     _frequencies,
     _plausible,
+    _seam,
     verify,
 )
 from matching.rules import Strength
@@ -129,3 +130,54 @@ def test_a_model_that_shrinks_the_item_to_a_dot_is_not_a_picture_of_it() -> None
     for scale, plausible in ((0.05, False), (0.19, False), (0.25, True), (1.0, True)):
         h = np.array([[scale, 0.0, 100.0], [0.0, scale, 80.0], [0.0, 0.0, 1.0]])
         assert (_plausible(h, width, height) is not None) is plausible, scale
+
+
+def photo(index: int, width: int, height: int) -> npt.NDArray[np.uint8]:
+    luma = decode_image(PHOTOS[index].read_bytes(), gray=True).pixels
+    return np.asarray(cv2.resize(luma, (width, height), interpolation=cv2.INTER_AREA), np.uint8)
+
+
+def test_a_picture_cropped_by_its_tile_is_blocked() -> None:
+    """A 4:3 picture cropped to a square tile between two other photos (cover):
+    an eighth of each side is cut off, and the item's cells there land on the
+    neighbours and disagree. The layout's seams say where the tile ends."""
+    picture = photo(5, 400, 300)
+    upload = np.hstack([photo(20, 300, 300), picture[:, 50:350], photo(22, 300, 300)])
+    found = checked(registered(picture), jpeg(upload))
+    assert found is not None
+    assert found.strength is Strength.STRONG, found
+
+
+def test_a_picture_differing_along_no_straight_line_is_not_excused() -> None:
+    """The same picture with the outer eighth of each side replaced by other
+    photos' content along wavy lines: the item disagrees where the tile's did,
+    but no layout cut it (another person in the same room)."""
+    picture = photo(5, 400, 300)
+    upload = picture.copy()
+    rows = np.arange(300)[:, None]
+    cols = np.arange(400)[None, :]
+    wave = 50 + np.round(14 * np.sin(rows / 11.0))
+    upload = np.where(cols < wave, photo(20, 400, 300), upload)
+    upload = np.where(cols >= 400 - wave, photo(22, 400, 300), upload)
+    found = checked(registered(picture), jpeg(np.asarray(upload, np.uint8)))
+    assert found is not None  # found, and its geometry right: the content decides
+    assert found.strength is not Strength.STRONG, found
+
+
+@pytest.mark.parametrize(
+    ("between", "expected"),
+    [("seam", True), ("gutter", True), ("photo", False)],
+)
+def test_a_seam_is_a_straight_edge_or_gutter_where_the_item_is_cut(
+    between: str, expected: bool
+) -> None:
+    """The item's first column of cells from the right (its frame 400 pixels
+    wide, placed as is at the left of the upload) lands on x = 350-400: there a
+    second photo starts, a gutter runs, or the first photo goes on."""
+    upload = photo(5, 600, 300)
+    if between == "seam":
+        upload[:, 380:] = photo(20, 220, 300)
+    elif between == "gutter":
+        upload[:, 370:376] = 255
+    item = LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), 400, 300)
+    assert _seam(upload, np.eye(3), item, 3, 1, (0, 0, 0, 1)) is expected
