@@ -23,7 +23,10 @@ For each candidate item (found by the descriptor index, :mod:`index.local`):
    Only cells of the item's natural content count (cells mostly flat, which is
    what chrome, banners and text backgrounds are made of, do not); a cell of the
    upload that disagrees but is partly flat is an overlay (a sticker, a caption)
-   and is excused. The share of counted cells that agree is the agreement.
+   and is excused. The share of counted cells that agree is the agreement. An
+   item a layout cuts off (a tile or a pane cropping it to its own shape, text
+   across its top) is judged on the part the layout shows, where the upload
+   has a straight seam at the cut (:func:`_cut`).
 
 A block needs many inliers and the item's own content agreeing over enough of
 it; weaker evidence goes to review. Of the hypotheses, the one that makes the
