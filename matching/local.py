@@ -415,11 +415,6 @@ def _compared(upload_frame: U8, h: F64, points: F64, item: ItemLocal) -> _Compar
     return _Comparison(agree, covered & natural & ~excused, covered & natural, int(natural.sum()))
 
 
-def _agreement(upload_frame: U8, h: F64, points: F64, item: ItemLocal) -> _Agreement:
-    """Agreement of the upload's content with the item's over all its cells."""
-    return _compared(upload_frame, h, points, item).within()
-
-
 MAX_CUT_CELLS = 2
 """Rows or columns of cells a layout may cut off each side of an item (a
 quarter): a tile or a pane cropping the picture to its own shape."""
