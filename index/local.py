@@ -123,21 +123,45 @@ def _vote(
     touched: I32,
     count: int,
 ) -> int:
-    """For each query signature, add its word's weight to every live entry
-    holding a posting of that word within :data:`MAX_VOTE_DISTANCE` bits (and
-    to ``mirrored_scores`` too for signatures from ``mirrored_from`` on);
-    returns the new number of touched entries (listed in ``touched``)."""
+    """For each posting within :data:`MAX_VOTE_DISTANCE` bits of a query
+    signature of its word, add the word's weight to the posting's entry if live
+    (and to ``mirrored_scores`` too for signatures from ``mirrored_from`` on);
+    returns the new number of touched entries (listed in ``touched``).
+
+    A posting votes once for each side of the upload (as is, mirrored) however
+    many of that side's signatures are near it: an upload's repeated patterns
+    (the glyphs of its text, its app's icons, a row of emoji) are near the same
+    few keypoints of every item showing such patterns, and counted once each
+    they outvoted the item whose picture the upload shows (docs/benchmarks.md,
+    "Votes counted once a keypoint")."""
     mask = np.uint64((1 << bits) - 1)
-    for i in range(words.shape[0]):
-        w = words[i]
-        key = (np.int64(w) << bits) | np.int64(signatures[i, 0] & mask)
+    n = words.shape[0]
+    # Signatures sorted by (key, side): those that read the same postings are
+    # adjacent, and a posting near any of them votes once.
+    keys = np.empty(n, np.int64)
+    for i in range(n):
+        key = (np.int64(words[i]) << bits) | np.int64(signatures[i, 0] & mask)
+        keys[i] = (key << 1) | np.int64(i >= mirrored_from)
+    order = np.argsort(keys)
+    first = 0
+    while first < n:
+        last = first + 1
+        while last < n and keys[order[last]] == keys[order[first]]:
+            last += 1
+        key, side = keys[order[first]] >> 1, keys[order[first]] & 1
+        weight = weights[words[order[first]]]
         for p in range(starts[key], starts[key + 1]):
             # The distance first: the postings are read in order, while an
             # entry's liveness is a read anywhere in a million.
-            d = 0
-            for j in range(SIGNATURE_WORDS):
-                d += _popcount(signatures[i, j] ^ posted[p, j])  # type: ignore[call-arg]
-            if d > MAX_VOTE_DISTANCE:
+            near = False
+            for k in range(first, last):
+                d = 0
+                for j in range(SIGNATURE_WORDS):
+                    d += _popcount(signatures[order[k], j] ^ posted[p, j])  # type: ignore[call-arg]
+                if d <= MAX_VOTE_DISTANCE:
+                    near = True
+                    break
+            if not near:
                 continue
             s = slots[p]
             if not alive[s]:
@@ -145,9 +169,10 @@ def _vote(
             if scores[s] == 0.0:
                 touched[count] = s
                 count += 1
-            scores[s] += weights[w]
-            if i >= mirrored_from:
-                mirrored_scores[s] += weights[w]
+            scores[s] += weight
+            if side:
+                mirrored_scores[s] += weight
+        first = last
     return count
 
 

@@ -119,6 +119,30 @@ def test_candidates_rank_the_item_the_query_shares_keypoints_with(
     assert len(index.slots(8)) == 2
 
 
+@pytest.mark.parametrize("fold", [10**9, 50])
+def test_a_keypoint_is_voted_for_once_however_often_the_upload_repeats_it(
+    vocabulary: Vocabulary, fold: int
+) -> None:
+    rng = np.random.default_rng(11)
+    index = LocalIndex(vocabulary, fold_postings=fold)
+    glyph, picture = descriptors(1, rng), descriptors(96, rng)
+    # Item 1 shows one glyph of an app's text among other content; item 2 is the picture.
+    index.add(1, entry(np.concatenate([glyph, descriptors(95, rng)])))
+    index.add(2, entry(picture))
+    for key in range(3, 30):
+        index.add(key, entry(descriptors(96, rng)))
+    # An upload of the app's screen: the glyph 40 times over, and 8 of the
+    # picture's keypoints; mirrored, the same again.
+    upload = np.concatenate([np.repeat(glyph, 40, axis=0), picture[:8]])
+    ranked = index.candidates(np.concatenate([upload, upload]), 3, mirrored_from=len(upload))
+    assert [f.key for f in ranked] == [2, 1]
+    # The glyph's 80 copies voted as one would, once for each side.
+    once = index.candidates(np.concatenate([glyph, glyph]), 1, mirrored_from=1)
+    assert [f.key for f in once] == [1]
+    assert ranked[1].score == pytest.approx(once[0].score)
+    assert ranked[1].mirrored == pytest.approx(0.5)
+
+
 def test_an_entry_comes_back_as_it_was_added(vocabulary: Vocabulary) -> None:
     index = LocalIndex(vocabulary)
     d = descriptors(50)
