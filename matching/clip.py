@@ -311,7 +311,8 @@ def search_local(index: LocalIndex, query: ClipQuery, policy: MatchPolicy) -> li
     times = [k.at for k in query.local]
     hits: dict[int, list[tuple[int, int, Candidate]]] = defaultdict(list)
     for i, keyframe in enumerate(query.local):
-        for found, match in verified(index, keyframe.features, keyframe.frame, policy):
+        limit = policy.local_keyframe_candidates
+        for found, match in verified(index, keyframe.features, keyframe.frame, policy, limit):
             hits[found.key].append((i, found.slot, as_candidate(found.key, match)))
     out: list[Candidate] = []
     for item_id, found_in in hits.items():

@@ -76,8 +76,6 @@ CELL_COVERED = 0.97
 """A cell counts only when this share of it lies inside the upload."""
 MAX_CELL_BITS = 22
 """Signatures (63 bits) this close agree."""
-WEAK_VOTES = 0.2
-"""Candidates with less than this share of the best one's votes are not verified."""
 SIDE_VOTES = 0.25
 """A side of the upload (as is, or mirrored) giving less than this share of a
 candidate's votes is not tried on it."""
@@ -179,6 +177,8 @@ def _hypotheses(
         if fitted is None:
             continue
         h, inliers = fitted
+        if model is Model.HOMOGRAPHY and inliers < FREEST_INLIERS:
+            return
         corners = _plausible(h, item.width, item.height)
         if corners is None:
             continue
@@ -221,6 +221,12 @@ def _estimate(
     return np.asarray(fitted, np.float64), int(mask.sum())
 
 
+FREEST_INLIERS = 6
+"""When the homography, the freest model, explains fewer pairs than this, the
+stiffer models are not fitted: they would not explain the 10 a block needs, nor
+the 8 a guided refit starts from. Most candidates an upload's vote proposes
+are not in it, and their chance pairs end here, at two thirds of the cost of
+fitting all three (docs/benchmarks.md, "Votes counted once a keypoint")."""
 GUIDE_FROM = 8
 """A model with this many inliers is refined by guided pairing (:func:`_guided`)."""
 GUIDE_PIXELS = 2 * REPROJECTION_PIXELS
@@ -681,24 +687,32 @@ def as_candidate(item_id: int, match: LocalMatch) -> Candidate:
 
 
 def verified(
-    index: LocalIndex, upload: LocalFeatures, frame: U8, policy: MatchPolicy
+    index: LocalIndex,
+    upload: LocalFeatures,
+    frame: U8,
+    policy: MatchPolicy,
+    limit: int | None = None,
 ) -> list[tuple[Found, LocalMatch]]:
     """The entries the local index proposes for an upload, verified: the best
-    ``policy.local_candidates`` by shared keypoints, each checked by
-    :func:`verify_sides`; those that matched, best voted first."""
+    ``limit`` (``policy.local_candidates`` unless given) by shared keypoints,
+    each checked by :func:`verify_sides`; those that matched, best voted first.
+
+    Every one of them is verified, however few votes it has beside the first:
+    an upload's app chrome, text or stickers vote for every item registered
+    under the same, and the item whose picture the upload shows, small, in a
+    corner of it, may have a tenth of their votes."""
     if len(upload) == 0:
         return []
     query = upload.descriptors
     if upload.mirrored is not None:
         query = np.concatenate([query, upload.mirrored])
-    found = index.candidates(query, policy.local_candidates, mirrored_from=len(upload))
+    limit = policy.local_candidates if limit is None else limit
+    found = index.candidates(query, limit, mirrored_from=len(upload))
     if not found:
         return []
     both = sides(upload, frame)
     matched: list[tuple[Found, LocalMatch]] = []
     for proposed in found:
-        if proposed.score < WEAK_VOTES * found[0].score:
-            break  # ranked: the rest are weaker still
         entry = index.entry(proposed.slot)
         if entry is None:
             continue

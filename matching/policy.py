@@ -48,8 +48,11 @@ class MatchPolicy:
     local_block_shown: float = 0.3
     """Share of the item's own content that must lie inside the upload to block:
     an upload showing less (one tile of a registered collage) is sent to review."""
-    local_candidates: int = 4
-    """Items the descriptor index proposes per upload, verified best first."""
+    local_candidates: int = 12
+    """Items the descriptor index proposes for a still, all verified, best first."""
+    local_keyframe_candidates: int = 4
+    """Items it proposes for each keyframe of a clip: a clip's item is looked
+    for in all of its keyframes, and found in several."""
 
     def __post_init__(self) -> None:
         if self.pdq_review < self.pdq_block:

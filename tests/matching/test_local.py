@@ -11,8 +11,11 @@ import numpy.typing as npt
 import pytest
 
 from hashing.decode import decode_image
-from hashing.features import LocalFeatures, cells, item_features, upload_features
-from matching import MatchPolicy
+from hashing.features import CELL_GRID, LocalFeatures, cells, item_features, upload_features
+from hashing.types import u8
+from index.local import Entry, LocalIndex
+from index.vocabulary import Vocabulary
+from matching import Decision, MatchPolicy
 from matching.local import (
     MAX_CELL_BITS,
     ItemLocal,
@@ -20,6 +23,7 @@ from matching.local import (
     _frequencies,
     _plausible,
     _seam,
+    search_index,
     verify,
 )
 from matching.rules import Strength
@@ -181,3 +185,44 @@ def test_a_seam_is_a_straight_edge_or_gutter_where_the_item_is_cut(
         upload[:, 370:376] = 255
     item = LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), 400, 300)
     assert _seam(upload, np.eye(3), item, 3, 1, (0, 0, 0, 1)) is expected
+
+
+def test_an_item_outvoted_by_the_rest_of_the_upload_is_still_verified() -> None:
+    """A picture in a corner of another photo holds a tenth of the upload's
+    keypoints; items registered with the rest of it (here: entries made of
+    its other keypoints' descriptors, at random places) take the first places
+    of the vote. The picture's item is verified all the same, and blocks."""
+    host = tile(20).copy()
+    host[130:210, 200:307] = cv2.resize(tile(10), (107, 80), interpolation=cv2.INTER_AREA)
+    upload, frame = upload_features(jpeg(u8(cv2.resize(host, (640, 480)))))
+    corner = (upload.xy[:, 0] >= 200 / 320 * upload.width) & (
+        upload.xy[:, 1] >= 130 / 240 * upload.height
+    )
+    rng = np.random.default_rng(3)
+    index = LocalIndex(Vocabulary.bundled())
+    for key in range(100, 108):
+        rest = rng.choice(np.flatnonzero(~corner), 128, replace=False)
+        xy = rng.uniform(0, 400, (128, 2)).astype(np.float32)
+        flat = np.zeros(CELL_GRID**2, np.uint8)
+        index.add(
+            key, Entry(xy, upload.descriptors[rest], 420, 315, np.zeros_like(flat, np.uint64), flat)
+        )
+    features, item_frame = item_features(u8(cv2.resize(tile(10), (800, 600))))
+    picture = cells(item_frame)
+    index.add(
+        10,
+        Entry(
+            features.xy,
+            features.descriptors,
+            features.width,
+            features.height,
+            picture.signatures,
+            picture.flat,
+        ),
+    )
+    votes = index.candidates(np.concatenate([upload.descriptors, upload.mirrored]), 12, len(upload))
+    ranked = [found.key for found in votes]
+    assert ranked.index(10) >= 4
+    assert votes[ranked.index(10)].score < 0.2 * votes[0].score
+    found = search_index(index, upload, frame, MatchPolicy())
+    assert [(c.item_id, c.decision) for c in found] == [(10, Decision.BLOCK)]
