@@ -337,20 +337,29 @@ class _Agreement:
     """Share of the item's own (not flat) cells that lie inside the upload."""
 
 
-def _quarters(shown: npt.NDArray[np.bool_], agree: npt.NDArray[np.bool_]) -> float:
+def _quarters(
+    counted: npt.NDArray[np.bool_], shown: npt.NDArray[np.bool_], agree: npt.NDArray[np.bool_]
+) -> float:
     """The lowest agreement among the item's four quarters (each a quarter of the
-    grid) that show at least :data:`QUARTER_CELLS` counted cells; 1 when none do.
+    grid) that count at least :data:`QUARTER_CELLS` cells; 1 when none do.
     Counting cells excused as under an overlay against a quarter cost a fifth
-    of the sticker edits' blocks (docs/benchmarks.md)."""
+    of the sticker edits' blocks (docs/benchmarks.md). But a quarter that shows
+    that many of the item's cells and agrees on none of them is another
+    picture, however many of them are excused: a photo with a flat sky looks
+    like an overlay cell by cell (0 then)."""
     half = CELL_GRID // 2
+    grid_counted = counted.reshape(CELL_GRID, CELL_GRID)
     grid_shown = shown.reshape(CELL_GRID, CELL_GRID)
-    grid_agree = (agree & shown).reshape(CELL_GRID, CELL_GRID)
+    grid_agree = (agree & counted).reshape(CELL_GRID, CELL_GRID)
     weakest = 1.0
     for rows in (slice(0, half), slice(half, None)):
         for cols in (slice(0, half), slice(half, None)):
-            n = int(grid_shown[rows, cols].sum())
+            n = int(grid_counted[rows, cols].sum())
+            agreeing = int(grid_agree[rows, cols].sum())
             if n >= QUARTER_CELLS:
-                weakest = min(weakest, int(grid_agree[rows, cols].sum()) / n)
+                weakest = min(weakest, agreeing / n)
+            elif agreeing == 0 and int(grid_shown[rows, cols].sum()) >= QUARTER_CELLS:
+                weakest = 0.0
     return weakest
 
 
@@ -394,7 +403,7 @@ class _Comparison:
         n = int(counted.sum())
         share = float((self.agree & counted).sum()) / n if n else 0.0
         seen = float(shown.sum()) / self.own if self.own else 0.0
-        return _Agreement(share, n, _quarters(counted, self.agree), seen)
+        return _Agreement(share, n, _quarters(counted, shown, self.agree), seen)
 
 
 def _compared(upload_frame: U8, h: F64, points: F64, item: ItemLocal) -> _Comparison:

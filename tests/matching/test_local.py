@@ -22,6 +22,7 @@ from matching.local import (
     LocalMatch,
     _frequencies,
     _plausible,
+    _quarters,
     _seam,
     search_index,
     verify,
@@ -74,9 +75,9 @@ def checked(item: ItemLocal, upload: npt.NDArray[np.uint8]) -> LocalMatch | None
         12,
         13,
         14,
-        # Known gap: this photo's own flat areas are excused as if under an
-        # overlay, so too few of its quarter's cells are counted to refute.
-        pytest.param(15, marks=pytest.mark.xfail(strict=True, reason="flat cells excused")),
+        # This photo's flat sky is excused cell by cell as if under an overlay,
+        # and too few of its quarter's cells are left counted: it agrees on none.
+        15,
     ],
 )
 def test_a_collage_sharing_three_of_four_pictures_is_not_blocked(other: int) -> None:
@@ -226,3 +227,18 @@ def test_an_item_outvoted_by_the_rest_of_the_upload_is_still_verified() -> None:
     assert votes[ranked.index(10)].score < 0.2 * votes[0].score
     found = search_index(index, upload, frame, MatchPolicy())
     assert [(c.item_id, c.decision) for c in found] == [(10, Decision.BLOCK)]
+
+
+def test_a_quarter_agreeing_on_none_of_the_cells_it_shows_refutes() -> None:
+    shown = np.zeros((CELL_GRID, CELL_GRID), bool)
+    shown[:2, :4] = True  # 8 cells of the top left quarter, the rest not shown
+    counted = shown.copy()
+    counted[:2, :3] = False  # 6 of them excused as under an overlay
+    agree = np.zeros_like(shown)
+    assert _quarters(counted.ravel(), shown.ravel(), agree.ravel()) == 0.0
+    # One of the two counted cells agreeing: too few counted to judge the quarter.
+    agree[0, 3] = True
+    assert _quarters(counted.ravel(), shown.ravel(), agree.ravel()) == 1.0
+    # Enough counted cells: their share agreeing.
+    counted[:2, :4] = True
+    assert _quarters(counted.ravel(), shown.ravel(), agree.ravel()) == 1 / 8
