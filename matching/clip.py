@@ -310,8 +310,8 @@ def search_local(index: LocalIndex, query: ClipQuery, policy: MatchPolicy) -> li
     """
     times = [k.at for k in query.local]
     hits: dict[int, list[tuple[int, int, Candidate]]] = defaultdict(list)
+    limit = policy.local_keyframe_candidates
     for i, keyframe in enumerate(query.local):
-        limit = policy.local_keyframe_candidates
         for found, match in verified(index, keyframe.features, keyframe.frame, policy, limit):
             hits[found.key].append((i, found.slot, as_candidate(found.key, match)))
     out: list[Candidate] = []
