@@ -334,7 +334,7 @@ class _Agreement:
     weakest_quarter: float
     """The lowest share agreeing in a quarter of the item with enough counted cells."""
     shown: float
-    """Share of the item's own (not flat) cells that lie inside the upload."""
+    """Share of the item's own (not flat) content that lies inside the upload."""
 
 
 def _quarters(
@@ -393,6 +393,9 @@ class _Comparison:
     """Inside the upload, of the item's natural content, not excused."""
     shown: npt.NDArray[np.bool_]
     """Of the item's natural content and inside the upload."""
+    visible: npt.NDArray[np.float64]
+    """Of each cell of the item's natural content, the share inside the upload
+    (0 for the other cells)."""
     own: int
     """Cells of the item's natural content."""
 
@@ -400,9 +403,10 @@ class _Comparison:
         """The agreement over the cells of ``region`` (all cells when None)."""
         counted = self.counted if region is None else self.counted & region
         shown = self.shown if region is None else self.shown & region
+        visible = self.visible if region is None else self.visible * region
         n = int(counted.sum())
         share = float((self.agree & counted).sum()) / n if n else 0.0
-        seen = float(shown.sum()) / self.own if self.own else 0.0
+        seen = float(visible.sum()) / self.own if self.own else 0.0
         return _Agreement(share, n, _quarters(counted, shown, self.agree), seen)
 
 
@@ -421,13 +425,23 @@ def _compared(upload_frame: U8, h: F64, points: F64, item: ItemLocal) -> _Compar
         )
     )
     seen = cells(u8(warped))
-    covered = cell_shares(inside) >= 255 * CELL_COVERED
+    inside_shares = cell_shares(inside) / 255
+    covered = inside_shares >= CELL_COVERED
     mask, most = _frequencies(points, width, height)
     bits = np.bitwise_count((seen.signatures ^ item.cells.signatures) & mask)
     agree = bits <= most
     natural = item.cells.flat < round(255 * ITEM_FLAT)
     excused = ~agree & (seen.flat >= round(255 * OVERLAY_FLAT))
-    return _Comparison(agree, covered & natural & ~excused, covered & natural, int(natural.sum()))
+    # How much of the item the upload shows counts the cells it cuts by the
+    # share it shows: a picture whose content is at its edges (towers either
+    # side of a sky) keeps most of it through a 10 % crop that cuts every edge cell.
+    return _Comparison(
+        agree,
+        covered & natural & ~excused,
+        covered & natural,
+        inside_shares * natural,
+        int(natural.sum()),
+    )
 
 
 MAX_CUT_CELLS = 2
@@ -490,6 +504,7 @@ def _cut(
     counted = _CUT_REGIONS & compared.counted
     n = counted.sum(axis=1)
     agreeing = (counted & compared.agree).sum(axis=1)
+    # Whole cells: a cut leaves at least half of the item whole.
     shown = (_CUT_REGIONS & compared.shown).sum(axis=1)
     possible = (
         (n >= policy.local_min_cells)

@@ -45,9 +45,11 @@ class MatchPolicy:
     local_review_agreement: float = 0.5
     local_min_cells: int = 6
     """Cells of the item's own content (of 64) that must lie inside the upload."""
-    local_block_shown: float = 0.3
-    """Share of the item's own content that must lie inside the upload to block:
-    an upload showing less (one tile of a registered collage) is sent to review."""
+    local_block_shown: float = 0.4
+    """Share of the item's own content that must lie inside the upload to block
+    (cells the upload's edge cuts counted by the share it shows): an upload
+    showing less (one tile of a registered collage, a quarter of it and at most
+    a ring of cut cells around it) is sent to review."""
     local_candidates: int = 12
     """Items the descriptor index proposes for a still, all verified, best first."""
     local_keyframe_candidates: int = 4

@@ -242,3 +242,22 @@ def test_a_quarter_agreeing_on_none_of_the_cells_it_shows_refutes() -> None:
     # Enough counted cells: their share agreeing.
     counted[:2, :4] = True
     assert _quarters(counted.ravel(), shown.ravel(), agree.ravel()) == 1 / 8
+
+
+def test_a_crop_through_the_cells_at_the_edges_keeps_the_content_there() -> None:
+    """A picture whose content is mostly at its edges (a flat sky in a frame of
+    towers, a block of detail in the middle): a crop of a few percent a side
+    cuts every edge cell, and what those cells still show counts towards how
+    much of the item the upload shows (it was a review: 8 of 36 cells whole)."""
+    texture = tile(10)
+    ramp = np.linspace(90, 140, TILE[1])[:, None]
+    picture = np.repeat(ramp, TILE[0], axis=1).astype(np.uint8)
+    ring = np.ones(picture.shape, bool)
+    ring[30:-30, 40:-40] = False  # the outer ring of an 8 x 8 grid of 40 x 30 cells
+    ring[90:150, 80:240] = True  # and 2 x 4 cells in the middle
+    picture[ring] = texture[ring]
+    item = registered(u8(cv2.resize(picture, (640, 480))))
+    cropped = picture[8:-8, 11:-11]
+    found = checked(item, jpeg(u8(cv2.resize(cropped, (640, 480)))))
+    assert found is not None
+    assert found.strength is Strength.STRONG, found
