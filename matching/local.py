@@ -447,9 +447,6 @@ def _compared(upload_frame: U8, h: F64, points: F64, item: ItemLocal) -> _Compar
 MAX_CUT_CELLS = 2
 """Rows or columns of cells a layout may cut off each side of an item (a
 quarter): a tile or a pane cropping the picture to its own shape."""
-CUT_SHOWN = 0.5
-"""What a cut leaves must be most of the item: a quarter of a registered collage
-(one tile, which another collage may share) is not."""
 SEAM_LEVELS = 16.0
 """Two pictures meeting at a seam differ by this many luma levels on average
 from one side of it to the other, in every part of it."""
@@ -487,9 +484,10 @@ def _cut(
 ) -> _Agreement | None:
     """The agreement over the part of the item a layout shows, when the item is
     cut off along straight lines of the upload: the smallest cut of at most
-    :data:`MAX_CUT_CELLS` rows or columns of cells a side that leaves most of
-    the item (:data:`CUT_SHOWN`) agreeing as a block needs, where the upload has
-    a seam (:func:`_seam`) in each cut-off band. None when there is none.
+    :data:`MAX_CUT_CELLS` rows or columns of cells a side that leaves as much
+    of the item as a block needs (``policy.local_block_shown``), in whole cells,
+    agreeing as a block needs, where the upload has a seam (:func:`_seam`) in
+    each cut-off band. None when there is none.
 
     A collage tile, a side-by-side pane or an app's picture frame shows a
     picture cropped to its own shape (cover), and the item's cells beyond the
@@ -497,19 +495,20 @@ def _cut(
     only where the upload has a straight, axis-aligned seam keeps an upload
     that differs from the item in an irregular region (another person in the
     same room) from being excused; cutting at most a quarter a side, and
-    leaving most of the item, keeps an upload that shares only some tiles of a
-    registered collage from passing."""
+    leaving 40 % of the item whole, keeps an upload that shares only one tile
+    (a quarter) of a registered collage from passing."""
     # Every cut's counted, agreeing and shown cells at once; the few that could
     # block are then judged in full.
     counted = _CUT_REGIONS & compared.counted
     n = counted.sum(axis=1)
     agreeing = (counted & compared.agree).sum(axis=1)
-    # Whole cells: a cut leaves at least half of the item whole.
+    # Whole cells: the cells the upload's edge cuts do not count towards what a
+    # cut leaves, so that one tile of a collage, and a ring of cut cells, is not enough.
     shown = (_CUT_REGIONS & compared.shown).sum(axis=1)
     possible = (
         (n >= policy.local_min_cells)
         & (agreeing >= policy.local_block_agreement * n)
-        & (shown >= CUT_SHOWN * compared.own)
+        & (shown >= policy.local_block_shown * compared.own)
     )
     seams: dict[tuple[int, int], bool] = {}
     for i in np.flatnonzero(possible):
