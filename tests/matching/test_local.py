@@ -261,3 +261,17 @@ def test_a_crop_through_the_cells_at_the_edges_keeps_the_content_there() -> None
     found = checked(item, jpeg(u8(cv2.resize(cropped, (640, 480)))))
     assert found is not None
     assert found.strength is Strength.STRONG, found
+
+
+# Sent to review while a cut had to leave half of the item.
+@pytest.mark.parametrize("index", [11, 13, 14])
+def test_a_picture_cut_by_the_upload_and_its_tile_keeps_enough_to_block(index: int) -> None:
+    """A picture in a tile at the upload's left edge, cropped to the tile's
+    shape (cover): its top eighth and left quarter are beyond the upload, its
+    right quarter lands on the neighbouring photo. What is left whole, 28 of
+    its 64 cells, is more than the 40 % a block needs."""
+    picture = photo(index, 400, 300)
+    upload = np.hstack([picture[38:, 100:300], photo(22, 300, 262)])
+    found = checked(registered(picture), jpeg(upload))
+    assert found is not None
+    assert found.strength is Strength.STRONG, found
