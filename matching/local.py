@@ -391,13 +391,17 @@ class _Comparison:
     agree: npt.NDArray[np.bool_]
     counted: npt.NDArray[np.bool_]
     """Inside the upload, of the item's natural content, not excused."""
-    shown: npt.NDArray[np.bool_]
-    """Of the item's natural content and inside the upload."""
     visible: npt.NDArray[np.float64]
     """Of each cell of the item's natural content, the share inside the upload
     (0 for the other cells)."""
     own: int
     """Cells of the item's natural content."""
+
+    @property
+    def shown(self) -> npt.NDArray[np.bool_]:
+        """The cells of the item's natural content inside the upload, whole
+        (:data:`CELL_COVERED`)."""
+        return np.asarray(self.visible >= CELL_COVERED)
 
     def within(self, region: npt.NDArray[np.bool_] | None = None) -> _Agreement:
         """The agreement over the cells of ``region`` (all cells when None)."""
@@ -436,11 +440,7 @@ def _compared(upload_frame: U8, h: F64, points: F64, item: ItemLocal) -> _Compar
     # share it shows: a picture whose content is at its edges (towers either
     # side of a sky) keeps most of it through a 10 % crop that cuts every edge cell.
     return _Comparison(
-        agree,
-        covered & natural & ~excused,
-        covered & natural,
-        inside_shares * natural,
-        int(natural.sum()),
+        agree, covered & natural & ~excused, inside_shares * natural, int(natural.sum())
     )
 
 
