@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from itertools import product
 
@@ -45,7 +45,16 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from hashing.features import CELL_GRID, Cells, LocalFeatures, cell_shares, cells, low_frequencies
+from hashing.features import (
+    CELL_GRID,
+    Cells,
+    LocalFeatures,
+    cell_shares,
+    cells,
+    low_frequencies,
+    upload_features,
+)
+from hashing.insets import Box
 from hashing.transforms import Transform
 from hashing.types import u8
 from index.bits import nearest_two
@@ -759,4 +768,36 @@ def search_index(
     candidate per item (its best entry), best first."""
     return best_per_item(
         [as_candidate(f.key, m) for f, m in verified(index, upload, frame, policy)]
+    )
+
+
+INSET_MARGIN = 2
+"""Pixels left off each side of an inset: its seam, blurred across them."""
+
+
+def search_inset(index: LocalIndex, frame: U8, box: Box, policy: MatchPolicy) -> list[Candidate]:
+    """:func:`search_index` of the picture inside ``box`` of an upload's feature
+    frame (:func:`hashing.insets.insets`), its keypoints found again with the
+    picture enlarged to a frame of its own; where each item lies, and how much
+    of the upload it covers, are given in the whole upload."""
+    m = INSET_MARGIN
+    x0, y0, x1, y1 = box.x0 + m, box.y0 + m, box.x1 - m, box.y1 - m
+    if min(x1 - x0, y1 - y0) < 16:
+        return []
+    features, enlarged = upload_features(np.ascontiguousarray(frame[y0:y1, x0:x1]))
+    height, width = frame.shape[:2]
+    share = (x1 - x0) * (y1 - y0) / (width * height)
+
+    def placed(match: LocalMatch) -> LocalMatch:
+        corners = tuple(
+            (
+                round((x0 + x * (x1 - x0)) / width, 4),
+                round((y0 + y * (y1 - y0)) / height, 4),
+            )
+            for x, y in match.corners
+        )
+        return replace(match, corners=corners, upload_share=round(match.upload_share * share, 4))
+
+    return best_per_item(
+        [as_candidate(f.key, placed(m)) for f, m in verified(index, features, enlarged, policy)]
     )

@@ -55,6 +55,10 @@ class MatchPolicy:
     local_keyframe_candidates: int = 4
     """Items it proposes for each keyframe of a clip: a clip's item is looked
     for in all of its keyframes, and found in several."""
+    local_insets: int = 1
+    """Pictures set into a still (picture in picture, :mod:`hashing.insets`)
+    searched again on their own when the rest of its check does not block; 0:
+    none."""
 
     def __post_init__(self) -> None:
         if self.pdq_review < self.pdq_block:

@@ -16,12 +16,13 @@ import numpy as np
 import numpy.typing as npt
 
 from hashing.features import upload_features
+from hashing.insets import insets
 from hashing.pipeline import ImageHashes
 from hashing.transforms import Transform, inverse
 from hashing.types import HashValue, Signal
 from index import HashIndex
 from matching.decide import combine, decide, settled
-from matching.local import search_index
+from matching.local import search_index, search_inset
 from matching.policy import MatchPolicy
 from matching.rules import FAR, Strength, grade
 from matching.types import Candidate, Decision, Evidence, ItemFacts
@@ -171,4 +172,17 @@ def search_still(
     features, frame = upload_features(query.frame)
     local = search_index(index.local, features, frame, policy)
     facts.update(facts_of([c.item_id for c in local if c.item_id not in facts]))
-    return combine(found, local, policy), facts
+    both = combine(found, local, policy)
+    if policy.local_insets == 0 or decide(both, facts, policy).decision is Decision.BLOCK:
+        return both, facts
+    # A picture set small into another (picture in picture) is under the
+    # scales the whole upload's keypoints pair with: searched again on its own.
+    inset = [
+        c
+        for box in insets(frame, policy.local_insets)
+        for c in search_inset(index.local, frame, box, policy)
+    ]
+    if not inset:
+        return both, facts
+    facts.update(facts_of([c.item_id for c in inset if c.item_id not in facts]))
+    return combine(found, [*local, *inset], policy), facts

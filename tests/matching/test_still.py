@@ -4,10 +4,12 @@ hashes leave the decision open."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import cv2
 import numpy as np
 import numpy.typing as npt
+import pytest
 
 from app.services.index_store import new_index
 from app.services.items import media_features, media_hashes
@@ -83,3 +85,55 @@ def test_only_a_block_the_local_tier_cannot_refute_settles() -> None:
     assert not settled(Verdict(Decision.BLOCK, [pdq(1, POLICY.pdq_block + 1)]), POLICY)
     assert not settled(Verdict(Decision.REVIEW, [pdq(1, 40, Decision.REVIEW)]), POLICY)
     assert not settled(Verdict(Decision.ALLOW, []), POLICY)
+
+
+def picture_in_picture(picture: int, host: int) -> npt.NDArray[np.uint8]:
+    """Photo ``picture`` at a quarter of the width of photo ``host`` (900 pixels
+    wide), 20 pixels from its top left corner."""
+    base = decode_image(PHOTOS[host].read_bytes(), gray=True).pixels
+    out = cv2.resize(base, (900, round(base.shape[0] * 900 / base.shape[1])))
+    small = decode_image(PHOTOS[picture].read_bytes(), gray=True).pixels
+    inset = cv2.resize(
+        small, (225, round(small.shape[0] * 225 / small.shape[1])), interpolation=cv2.INTER_AREA
+    )
+    h, w = inset.shape[:2]
+    out[20 : 20 + h, 20 : 20 + w] = inset
+    return np.asarray(out, np.uint8)
+
+
+def registered(picture: int) -> HashIndex:
+    index = new_index()
+    assert index.local is not None
+    hashes = hash_image_bytes(PHOTOS[picture].read_bytes(), local=True, item=True)
+    for new in media_hashes(hashes):
+        index.add(new.value.signal.value, new.value.value, picture)
+    for features in media_features(hashes):
+        index.local.add(picture, entry_from(features))
+    return index
+
+
+@pytest.mark.parametrize("picture", [0, 9, 36])
+def test_a_small_picture_in_a_corner_is_found_by_searching_its_inset(picture: int) -> None:
+    """At a quarter of the upload's width, the picture's keypoints are too few
+    and too blurred to find it in the whole upload (no insets: not a block);
+    its inset, searched again on its own, blocks, placed in the whole upload."""
+    index = registered(picture)
+    query = image_query(hash_image_bytes(encoded(picture_in_picture(picture, 40)), local=True))
+    alone = replace(POLICY, local_insets=0)
+    found, facts = search_still(index, query, alone, facts_of)
+    assert decide(found, facts, alone).decision is not Decision.BLOCK
+    found, facts = search_still(index, query, POLICY, facts_of)
+    assert decide(found, facts, POLICY).decision is Decision.BLOCK
+    (match,) = [c for c in found if c.item_id == picture]
+    assert match.local is not None
+    assert 0.03 < match.local.upload_share < 0.1
+    xs, ys = zip(*match.local.corners, strict=True)
+    assert max(xs) < 0.3, match.local.corners
+    assert max(ys) < 0.5, match.local.corners
+
+
+def test_another_picture_in_the_same_corner_is_not_blocked() -> None:
+    index = registered(0)
+    query = image_query(hash_image_bytes(encoded(picture_in_picture(3, 40)), local=True))
+    found, facts = search_still(index, query, POLICY, facts_of)
+    assert decide(found, facts, POLICY).decision is Decision.ALLOW
