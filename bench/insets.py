@@ -10,7 +10,9 @@ border), ``--draws`` times, found when the first proposal is within 3 pixels
 (and the border's width) of where the picture was set. Where it was set is
 read from the pixels (where the upload differs from the host alone), not from
 the layout's arithmetic. Cost: the finder's time a frame beside the upload's
-keypoints' (:func:`hashing.features.upload_features`) in the same run.
+keypoints' (:func:`hashing.features.upload_features`) in the same run, and what
+it adds to the search of each of the part's unregistered photos (with its
+second search where it proposes an inset), the two alternated upload by upload.
 
     .venv/bin/python -m bench.insets [--draws 4]
 """
@@ -20,20 +22,25 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import cv2
 import numpy as np
 
+from app.settings import Settings
 from bench.corpus import load_corpus, seeded, split
 from bench.drawing import resized
 from bench.edits import Pixels, jpeg
 from bench.families import PictureInPicture, picture_in_picture_pixels
+from bench.generalization import Registry, photo_bytes
 from hashing.features import upload_features
 from hashing.insets import Box, insets
 from hashing.pipeline import hash_image_bytes
 from hashing.types import u8
+from matching.still import image_query, search_still
 
 MEGAPIXEL = (1155, 866)
+ROUNDS = 5
 
 
 def frame_of(data: bytes) -> np.ndarray:
@@ -57,6 +64,39 @@ def scaled(box: Box, sx: float, sy: float) -> Box:
 
 def near(found: Box, expected: Box, slack: float) -> bool:
     return all(abs(a - b) <= slack for a, b in zip(found, expected, strict=True))
+
+
+def check_cost(
+    photos: dict[str, Pixels], registered: Sequence[str], unregistered: Sequence[str]
+) -> str:
+    """What finding insets adds to checking an unregistered 1-MP JPEG: the
+    still's search (:func:`matching.still.search_still`) with and without it,
+    paired per upload and alternated, over an index of ``registered``."""
+    registry = Registry()
+    for i, photo in enumerate(registered):
+        registry.register(i + 1, photo_bytes(photos[photo]))
+    policy = Settings().match_policy()
+    without = replace(policy, local_insets=0)
+    queries = [
+        image_query(
+            hash_image_bytes(jpeg(resized(photos[n], *MEGAPIXEL)), local=True, layouts=False)
+        )
+        for n in unregistered
+    ]
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for round_ in range(ROUNDS):
+        for i, query in enumerate(queries):
+            for on in (True, False) if (round_ + i) % 2 else (False, True):
+                started = time.perf_counter()
+                search_still(registry.served, query, policy if on else without, registry.facts_of)
+                times[on].append(time.perf_counter() - started)
+    with_, without_ = (1000 * float(np.median(times[k])) for k in (True, False))
+    added = 1000 * float(np.median(np.subtract(times[True], times[False])))
+    return (
+        f"  checking {len(unregistered)} unregistered photos ({ROUNDS} rounds): still search p50"
+        f" {with_:.2f} ms with insets, {without_:.2f} ms without (ratio {with_ / without_:.2f});"
+        f" added per upload, median {added:.2f} ms"
+    )
 
 
 def run_part(name: str, photos: dict[str, Pixels], names: Sequence[str], draws: int) -> list[str]:
@@ -107,9 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     photos = load_corpus()
     parts = split(sorted(photos))
     lines = run_part("dev", photos, [*parts.dev_registered, *parts.dev_unregistered], args.draws)
+    lines.append(check_cost(photos, parts.dev_registered, parts.dev_unregistered))
     lines += run_part(
         "held-out", photos, [*parts.held_registered, *parts.held_unregistered], args.draws
     )
+    lines.append(check_cost(photos, parts.held_registered, parts.held_unregistered))
     print("\n".join(lines))
     return 0
 
