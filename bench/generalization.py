@@ -22,7 +22,7 @@ A registered photo's edit counts when it is blocked *with its own item*; any
 block of an unregistered photo's edit, or with another item, or of an impostor
 upload, is a false block.
 
-    .venv/bin/python -m bench.generalization [--part dev|held|both]
+    .venv/bin/python -m bench.generalization [--part dev|held|both] [--draws N] [--family NAME]
 """
 
 from __future__ import annotations
@@ -140,12 +140,14 @@ def run_part(
     sources: Sequence[str],
     partners: Sequence[str],
     draws: int = 1,
+    only: Sequence[str] = (),
 ) -> list[str]:
     """``unregistered`` photos are registered nowhere; ``sources`` make the
     impostor pairs (A registered under an overlay, B uploaded under the same),
     with ``partners`` as the collage impostors' shared tiles (photos this part
     neither registers nor uploads). Each family is applied ``draws`` times to
-    each photo, its parameters drawn again each time."""
+    each photo, its parameters drawn again each time; ``only`` names the
+    families to apply (all when empty)."""
     policy = Settings().match_policy()
     registry = Registry()
     ids = {photo: i + 1 for i, photo in enumerate(registered)}
@@ -160,6 +162,8 @@ def run_part(
     families: dict[str, Tally] = defaultdict(Tally)
     started = time.perf_counter()
     for family, spec in FAMILIES.items():
+        if only and family not in only:
+            continue
         for photo, draw in product([*registered, *unregistered], range(draws)):
             others = [h for p, h in zip(unregistered, hosts, strict=True) if p != photo][:6]
             data = apply(family, photo, photos[photo], others, draw)
@@ -289,6 +293,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="apply each family this many times to each photo, parameters drawn anew "
         "(the first draw is the published one)",
     )
+    parser.add_argument(
+        "--family",
+        action="append",
+        default=[],
+        choices=sorted(FAMILIES),
+        help="apply only this family (repeatable); the impostors are checked all the same",
+    )
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
     photos = load_corpus()
@@ -303,9 +314,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev, held = innocent(parts.dev_unregistered), innocent(parts.held_unregistered)
     lines: list[str] = []
     if args.part in ("dev", "both"):
-        lines += run_part("dev", photos, parts.dev_registered, dev, sources, held, args.draws)
+        lines += run_part(
+            "dev", photos, parts.dev_registered, dev, sources, held, args.draws, args.family
+        )
     if args.part in ("held", "both"):
-        lines += run_part("held-out", photos, parts.held_registered, held, sources, dev, args.draws)
+        lines += run_part(
+            "held-out", photos, parts.held_registered, held, sources, dev, args.draws, args.family
+        )
     print("\n".join(lines))
     return 0
 

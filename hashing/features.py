@@ -112,13 +112,13 @@ def item_frame(luma: U8) -> U8:
     return _frame(luma, ITEM_SIDE / max(h, w))
 
 
-def upload_frame(luma: U8) -> U8:
-    """An upload's luma in its feature frame: about :data:`UPLOAD_AREA` pixels.
+def upload_frame(luma: U8, area: int = UPLOAD_AREA) -> U8:
+    """An upload's luma in its feature frame: about ``area`` pixels.
     A small upload is enlarged: its corners are then found at the scales an
     item's are. Decoded luma already within a third of that area is used as it
     is (a 1-MP JPEG decodes at 578x433): resizing it cost a millisecond."""
     h, w = luma.shape[:2]
-    scale = (UPLOAD_AREA / (h * w)) ** 0.5
+    scale = (area / (h * w)) ** 0.5
     return luma if 0.75 <= scale <= 1.33 else _frame(luma, scale)
 
 
@@ -248,10 +248,10 @@ def item_features(luma: U8) -> tuple[LocalFeatures, U8]:
     return LocalFeatures(xy, u8(descriptors), w, h), frame
 
 
-def upload_features(luma: U8) -> tuple[LocalFeatures, U8]:
+def upload_features(luma: U8, area: int = UPLOAD_AREA) -> tuple[LocalFeatures, U8]:
     """An upload's keypoints (up to :data:`UPLOAD_KEYPOINTS`, spread), with their
-    mirrored descriptors, and its frame."""
-    frame = upload_frame(luma)
+    mirrored descriptors, and its frame (of about ``area`` pixels)."""
+    frame = upload_frame(luma, area)
     h, w = frame.shape[:2]
     orb = _DETECTORS.upload
     found = _kept(orb.detect(frame, None), frame, [(range(UPLOAD_LEVELS), UPLOAD_KEYPOINTS)])

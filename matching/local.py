@@ -47,6 +47,7 @@ import numpy.typing as npt
 
 from hashing.features import (
     CELL_GRID,
+    UPLOAD_AREA,
     Cells,
     LocalFeatures,
     cell_shares,
@@ -773,18 +774,27 @@ def search_index(
 
 INSET_MARGIN = 2
 """Pixels left off each side of an inset: its seam, blurred across them."""
+INSET_AREA = 0.25
+"""The frame an inset's keypoints are found in, as a share of an upload's: about
+the inset's own size (a quarter to two fifths of the upload's width), so that
+the upload's keypoints, all of them now on the inset, are found at its own
+scale. Measured on four draws of picture in picture: 0.25 and 0.35-1.0 found
+the same held-out insets, 0.25 one dev inset more than 0.35-0.5 and three more
+than 1.0, 0.15 fewer (docs/benchmarks.md)."""
 
 
 def search_inset(index: LocalIndex, frame: U8, box: Box, policy: MatchPolicy) -> list[Candidate]:
     """:func:`search_index` of the picture inside ``box`` of an upload's feature
-    frame (:func:`hashing.insets.insets`), its keypoints found again with the
-    picture enlarged to a frame of its own; where each item lies, and how much
-    of the upload it covers, are given in the whole upload."""
+    frame (:func:`hashing.insets.insets`), its keypoints found again in a frame
+    of its own (:data:`INSET_AREA`); where each item lies, and how much of the
+    upload it covers, are given in the whole upload."""
     m = INSET_MARGIN
     x0, y0, x1, y1 = box.x0 + m, box.y0 + m, box.x1 - m, box.y1 - m
     if min(x1 - x0, y1 - y0) < 16:
         return []
-    features, enlarged = upload_features(np.ascontiguousarray(frame[y0:y1, x0:x1]))
+    features, enlarged = upload_features(
+        np.ascontiguousarray(frame[y0:y1, x0:x1]), round(INSET_AREA * UPLOAD_AREA)
+    )
     height, width = frame.shape[:2]
     share = (x1 - x0) * (y1 - y0) / (width * height)
 

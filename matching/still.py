@@ -163,7 +163,9 @@ def search_still(
     add items to the block, so the upload's keypoints are not even made: most
     re-uploads of registered pictures are settled so, at a third of the cost.
     Otherwise the local index is searched too and the tiers combined
-    (:func:`matching.decide.combine`).
+    (:func:`matching.decide.combine`). When that does not block either, a
+    picture set into the upload (:func:`hashing.insets.insets`) is searched
+    again on its own (``policy.local_insets``; :func:`matching.local.search_inset`).
     """
     found = search(index, query, policy)
     facts = dict(facts_of([c.item_id for c in found]))
