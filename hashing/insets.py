@@ -17,6 +17,7 @@ an inset (docs/benchmarks.md measures how rarely).
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import cv2
@@ -89,7 +90,8 @@ def _lines(steps: U8, length: int) -> tuple[I64, npt.NDArray[np.int32]]:
     window = cv2.boxFilter(
         near, cv2.CV_16U, (length, 1), normalize=False, borderType=cv2.BORDER_CONSTANT
     )
-    full = np.asarray(np.asarray(window) >= SIDE_COVER * length, np.uint8)
+    # Windows with at least SIDE_COVER of their pixels thin steps (the sums are whole).
+    _, full = cv2.threshold(window, math.ceil(SIDE_COVER * length) - 0.5, 1, cv2.THRESH_BINARY)
     counted = cv2.reduce(full, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32F)
     most = np.asarray(cv2.dilate(counted, np.ones((5, 1), np.uint8))).ravel()
     runs = np.asarray(counted).ravel()
