@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     local_features_off: list[Category] = Field(default_factory=list)
     """Categories whose items keep no local features (registered by global hashes
     only): a deployment that will not store keypoints of, say, csam."""
+    local_insets: int = Field(default=1, ge=0, le=4)
+    """Pictures set into a still (picture in picture) searched again on their own
+    when the rest of the check does not block; 0: none. Finding them costs an
+    unregistered upload's check a tenth to a fifth more (docs/benchmarks.md)."""
     index_sync_seconds: float = Field(default=0.25, gt=0, le=60)
     """How often each process applies other processes' registrations and deactivations."""
     faiss_threads: int = Field(default=1, ge=1)
@@ -170,6 +174,7 @@ class Settings(BaseSettings):
             clip_block_share=self.video_block_share,
             clip_min_frames=self.video_min_frames,
             duplicate_share=self.video_duplicate_share,
+            local_insets=self.local_insets,
         )
 
     @property

@@ -23,6 +23,7 @@ from bench.families import apply
 from bench.overlay_impostors import impostor_pairs
 from hashing.types import HashValue, Signal
 from tests.conftest import PHOTOS, bearer
+from tests.matching.test_still import encoded, picture_in_picture
 
 PHOTO = PHOTOS[8]
 OTHERS = [load_rgb(str(p)) for p in PHOTOS[30:36]]
@@ -269,3 +270,23 @@ def test_layout_views_are_made_only_while_an_item_needs_them(
         session.commit()
         assert not needs_layouts(session, settings)
     engine.dispose()
+
+
+def test_a_small_inset_is_found_unless_insets_are_turned_off(
+    settings: Settings, api_keys: dict[str, str]
+) -> None:
+    """A photo at a quarter of another's width, in its corner: found by its
+    inset (the match's region in that corner), and not without the inset search."""
+    upload = encoded(picture_in_picture(0, 40))
+    for insets, decision in ((1, "block"), (0, "allow")):
+        chosen = settings.model_copy(update={"local_insets": insets})
+        with TestClient(create_app(chosen)) as client:
+            if insets:
+                item = register(client, api_keys["trust_safety"], PHOTOS[0].read_bytes())
+            body = check(client, api_keys["platform"], upload)
+            assert body["decision"] == decision, body
+            if insets:
+                best = body["matches"][0]  # type: ignore[index]
+                assert best["item_id"] == item
+                assert best["signal"] == "local"
+                assert max(x for x, _ in best["region"]) < 0.3
