@@ -272,7 +272,9 @@ def find_duplicate(
     registered adds the rest of it), and for a match by keypoints most of the
     picture, flat pixels aside (a registered clip or photo found as an inset
     beside other pictures is only a part)."""
-    verdict, _ = judge(session, index, query, policy)
+    # An item found in an inset is a part of the picture, never all of it: the
+    # inset search could not find a duplicate, and would cost every registration.
+    verdict, _ = judge(session, index, query, replace(policy, local_insets=0))
     frame = query.frame if isinstance(query, Query) else None
     for candidate in verdict.candidates:
         if not holds(candidate, policy, frame):
