@@ -130,7 +130,8 @@ class Settings(BaseSettings):
     local_insets: int = Field(default=1, ge=0, le=4)
     """Pictures set into a still (picture in picture) searched again on their own
     when the rest of the check does not block; 0: none. Finding them costs an
-    unregistered upload's check a tenth to a fifth more (docs/benchmarks.md)."""
+    unregistered upload's check a fifth to a quarter more server CPU
+    (docs/benchmarks.md, section 2)."""
     index_sync_seconds: float = Field(default=0.25, gt=0, le=60)
     """How often each process applies other processes' registrations and deactivations."""
     faiss_threads: int = Field(default=1, ge=1)
