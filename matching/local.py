@@ -809,5 +809,8 @@ def search_inset(index: LocalIndex, frame: U8, box: Box, policy: MatchPolicy) ->
         return replace(match, corners=corners, upload_share=round(match.upload_share * share, 4))
 
     return best_per_item(
-        [as_candidate(f.key, placed(m)) for f, m in verified(index, features, enlarged, policy)]
+        [
+            as_candidate(f.key, placed(m))
+            for f, m in verified(index, features, enlarged, policy, policy.local_inset_candidates)
+        ]
     )
