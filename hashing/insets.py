@@ -48,8 +48,6 @@ in long runs of thin steps."""
 REAL_SIDES = 2
 """Sides an inset must show as seams; the others may be the upload's own edges
 (a picture set flush into a corner)."""
-
-
 EDGE = 2.0
 """The cover of a side that is the frame's own edge: no seam needed there."""
 
@@ -85,7 +83,7 @@ def _lines(steps: U8, length: int) -> tuple[I64, npt.NDArray[np.int32]]:
     """The rows with a run of ``length`` mostly thin steps, those with most such
     runs first (at most :data:`LINES`, each the most of the rows within 2 of it),
     and the integral image of the thin steps within a row of each row, for
-    measuring sides (:func:`_cover`)."""
+    measuring sides (:meth:`_Lines.cover`)."""
     near = cv2.dilate(steps, np.ones((3, 1), np.uint8))
     window = cv2.boxFilter(
         near, cv2.CV_16U, (length, 1), normalize=False, borderType=cv2.BORDER_CONSTANT
