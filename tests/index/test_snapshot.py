@@ -161,7 +161,6 @@ def test_a_snapshot_reads_back_into_the_same_index(tmp_path: Path) -> None:
     assert loaded.checkpoint == 123
     assert loaded.path == written == snapshot.current(tmp_path)
     assert loaded.rows == snapshot_rows(original)
-    assert loaded.seconds >= 0
     assert fresh.sizes() == original.sizes() == {s: len(p) for s, p in filled.model.items()}
     assert answers(fresh, filled.queries) == expected
     for signal in HAMMING:
