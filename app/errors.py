@@ -1,4 +1,7 @@
-"""Domain errors and their JSON form: ``{"error": "<stable_code>", "detail": ...}``."""
+"""Errors as HTTP answers: ``{"error": "<stable_code>", "detail": ...}`` with a status.
+
+:class:`ApiError` is the HTTP layer's own (authentication, request bodies);
+a use case's refusals are :class:`app.failures.DomainError`, given a status here."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from app.failures import DomainError, Failure
 from app.observability import DECODE_ERRORS
 from app.text import CONTROL_ERROR
 from hashing.decode import DecodeError, DecodeErrorCode
@@ -57,12 +61,11 @@ _STATUS_CODES: dict[int, str] = {
 }
 
 
-def require_hash_count(count: int, limit: int) -> None:
-    """A hash list must hold between one and ``limit`` hashes."""
-    if count == 0:
-        raise ApiError(422, "invalid_hash", "send at least one hash")
-    if count > limit:
-        raise ApiError(413, "too_many_hashes", f"at most {limit} hashes per request")
+FAILURE_STATUS: dict[Failure, int] = {
+    Failure.INVALID: 422,
+    Failure.NOT_FOUND: 404,
+    Failure.TOO_LARGE: 413,
+}
 
 
 def error_body(code: str, detail: str) -> dict[str, Any]:
@@ -152,6 +155,10 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.detail), exc.status, headers=exc.headers)
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.detail), FAILURE_STATUS[exc.failure])
 
     @app.exception_handler(DecodeError)
     async def _decode_error(_request: Request, exc: DecodeError) -> JSONResponse:

@@ -10,7 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.auth import Principal
 from app.deps import CheckKey, StateDep
-from app.errors import require_hash_count, responses
+from app.errors import responses
+from app.failures import require_hash_count
 from app.observability import CHECK_SECONDS, CHECKS
 from app.routers.bodies import form_file, form_text, read_form, read_json
 from app.schemas import CheckHashes, CheckResult, Match

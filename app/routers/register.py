@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from app.auth import Principal
 from app.deps import RegisterKey, SessionDep, StateDep
-from app.errors import ApiError, require_hash_count, responses
+from app.errors import ApiError, responses
+from app.failures import require_hash_count
 from app.models import Item
 from app.routers.bodies import (
     content_type,

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.errors import ApiError
+from app.failures import DomainError, Failure
 from app.models import AuditEvent, Item, MatchEvent
 from app.services.stats import day_start
 
@@ -41,7 +41,9 @@ def decode_cursor(cursor: str) -> int:
             raise ValueError(text)
         return last_id
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ApiError(422, "invalid_cursor", "cursor is not one this API gave out") from None
+        raise DomainError(
+            Failure.INVALID, "invalid_cursor", "cursor is not one this API gave out"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +57,9 @@ class Window:
 
     def bounds(self) -> tuple[datetime | None, datetime | None]:
         if self.start and self.end and self.start > self.end:
-            raise ApiError(422, "invalid_period", f"from ({self.start}) is after to ({self.end})")
+            raise DomainError(
+                Failure.INVALID, "invalid_period", f"from ({self.start}) is after to ({self.end})"
+            )
         low = day_start(self.start) if self.start else None
         high = day_start(self.end, days_after=1) if self.end else None
         return low, high

@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import Table, bindparam, exists, select
 from sqlalchemy.orm import Session
 
-from app.errors import ApiError
+from app.failures import DomainError, Failure
 from app.models import AuditEvent, IndexChange, Item, ItemFeatures, ItemHash
 from app.observability import REGISTRATIONS
 from app.services.local_features import NewFeatures, entry_from, feature_row, load_local
@@ -371,7 +371,7 @@ def deactivate_item(
     the audit trail."""
     item = session.get(Item, item_id)
     if item is None:
-        raise ApiError(404, "item_not_found", f"no item {item_id}")
+        raise DomainError(Failure.NOT_FOUND, "item_not_found", f"no item {item_id}")
     if not item.active:
         return item
     item.active = False
@@ -463,7 +463,7 @@ def hashes_out(item: Item) -> dict[str, list[str]]:
 def get_item(session: Session, item_id: int) -> Item:
     item = session.get(Item, item_id)
     if item is None:
-        raise ApiError(404, "item_not_found", f"no item {item_id}")
+        raise DomainError(Failure.NOT_FOUND, "item_not_found", f"no item {item_id}")
     return item
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
 from app.csvfile import csv_document
-from app.errors import ApiError
+from app.failures import DomainError, Failure
 from app.models import CheckCount
 from matching import Decision
 
@@ -54,8 +54,8 @@ def day_start(day: date, tz: tzinfo = UTC, *, days_after: int = 0) -> datetime:
     try:
         return datetime.combine(day + timedelta(days=days_after), time(), tz).astimezone(UTC)
     except OverflowError:
-        raise ApiError(
-            422,
+        raise DomainError(
+            Failure.INVALID,
             "invalid_period",
             f"days must lie between {date.min + timedelta(days=1)} and "
             f"{date.max - timedelta(days=1)}",

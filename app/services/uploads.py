@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from app.errors import ApiError
+from app.failures import DomainError, Failure
 from app.schemas import ClipInfo
 from app.services.items import needs_layouts
 from app.state import AppState
@@ -57,7 +57,8 @@ def hash_upload(
     (``state.layouts``).
 
     Raises :class:`hashing.decode.DecodeError` for media Hashwall will not
-    decode, and :class:`ApiError` 413 for an image over ``max_image_bytes``.
+    decode, and :class:`DomainError` ``upload_too_large`` for an image over
+    ``max_image_bytes``.
     """
     head = file.read(SNIFF_BYTES)
     file.seek(0)
@@ -69,7 +70,9 @@ def hash_upload(
     limit = state.settings.max_image_bytes
     data = file.read(limit + 1)
     if len(data) > limit:
-        raise ApiError(413, "upload_too_large", f"images are limited to {limit} bytes")
+        raise DomainError(
+            Failure.TOO_LARGE, "upload_too_large", f"images are limited to {limit} bytes"
+        )
     if is_animated(data):
         return hash_animation(data, sha256(data), limits, local=keypoints, item=register)
     return hash_image_bytes(
