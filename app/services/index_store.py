@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.periodic import Periodic
 from app.services.items import load_index
 from app.services.sync import IndexFollower, feed_position, feed_window
 from app.settings import Settings
@@ -158,8 +159,9 @@ class SnapshotKeeper:
         self._follower = follower
         self._interval = interval
         self._written = written
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._rounds = Periodic(
+            "index-snapshots", self.run_once, log, "index snapshot failed; will retry"
+        )
 
     def run_once(self) -> Path | None:
         position, applied = self._follower.window()
@@ -170,22 +172,10 @@ class SnapshotKeeper:
         return path
 
     def start(self, first_delay: float) -> None:
-        def run() -> None:
-            delay = first_delay
-            while not self._stop.wait(delay):
-                delay = self._interval
-                try:
-                    self.run_once()
-                except Exception:  # a full disk must not stop matching
-                    log.exception("index snapshot failed; will retry")
-
-        self._thread = threading.Thread(target=run, name="index-snapshots", daemon=True)
-        self._thread.start()
+        self._rounds.start(self._interval, first_delay)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self._rounds.stop(timeout=30)
 
 
 class IndexRunner:

@@ -10,7 +10,6 @@ deletes in one transaction: a crash mid-purge neither loses nor double-counts.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import case, delete, select
@@ -20,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.models import Clock, ItemDayCount, MatchEvent
+from app.periodic import Periodic
 
 BATCH = 5000
 
@@ -98,8 +98,13 @@ class RetentionKeeper:
         self._sessions = sessions
         self._days = days
         self._clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._rounds = Periodic(
+            "event-retention",
+            self.run_once,
+            log,
+            "event retention purge failed; retrying next round",
+            retried=(SQLAlchemyError,),
+        )
 
     def run_once(self) -> int:
         with self._sessions() as session:
@@ -107,18 +112,7 @@ class RetentionKeeper:
             return purge_events(session, retention_cutoff(self._days, today))
 
     def start(self, every: float = 24 * 3600) -> None:
-        def run() -> None:
-            while not self._stop.is_set():
-                try:
-                    self.run_once()
-                except SQLAlchemyError:
-                    log.exception("event retention purge failed; retrying next round")
-                self._stop.wait(every)
-
-        self._thread = threading.Thread(target=run, name="event-retention", daemon=True)
-        self._thread.start()
+        self._rounds.start(every, first=0)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._rounds.stop()

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.models import IndexChange, Item, ItemHash
+from app.periodic import Periodic
 from app.services.local_features import item_entries
 from index import HashIndex
 
@@ -132,8 +133,9 @@ class IndexFollower:
         self._position = start
         self._applied: set[int] = {i for i in applied if i > self._floor}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._rounds = Periodic(
+            "index-follower", self.poll, log, "index change feed poll failed; retrying"
+        )
 
     @property
     def position(self) -> int:
@@ -219,17 +221,7 @@ class IndexFollower:
         run.clear()
 
     def start(self, interval: float) -> None:
-        def run() -> None:
-            while not self._stop.wait(interval):
-                try:
-                    self.poll()
-                except Exception:  # a database hiccup must not kill the follower
-                    log.exception("index change feed poll failed; retrying")
-
-        self._thread = threading.Thread(target=run, name="index-follower", daemon=True)
-        self._thread.start()
+        self._rounds.start(interval)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._rounds.stop()
