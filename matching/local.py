@@ -788,11 +788,11 @@ def search_inset(index: LocalIndex, frame: U8, box: Box, policy: MatchPolicy) ->
     frame (:func:`hashing.insets.insets`), its keypoints found again in a frame
     of its own (:data:`INSET_AREA`); where each item lies, and how much of the
     upload it covers, are given in the whole upload."""
-    m = INSET_MARGIN
-    x0, y0, x1, y1 = box.x0 + m, box.y0 + m, box.x1 - m, box.y1 - m
+    edge = INSET_MARGIN
+    x0, y0, x1, y1 = box.x0 + edge, box.y0 + edge, box.x1 - edge, box.y1 - edge
     if min(x1 - x0, y1 - y0) < 16:
         return []
-    features, enlarged = upload_features(
+    features, own_frame = upload_features(
         np.ascontiguousarray(frame[y0:y1, x0:x1]), round(INSET_AREA * UPLOAD_AREA)
     )
     height, width = frame.shape[:2]
@@ -811,6 +811,6 @@ def search_inset(index: LocalIndex, frame: U8, box: Box, policy: MatchPolicy) ->
     return best_per_item(
         [
             as_candidate(f.key, placed(m))
-            for f, m in verified(index, features, enlarged, policy, policy.local_inset_candidates)
+            for f, m in verified(index, features, own_frame, policy, policy.local_inset_candidates)
         ]
     )
