@@ -763,12 +763,16 @@ def verified(
 
 
 def search_index(
-    index: LocalIndex, upload: LocalFeatures, frame: U8, policy: MatchPolicy
+    index: LocalIndex,
+    upload: LocalFeatures,
+    frame: U8,
+    policy: MatchPolicy,
+    limit: int | None = None,
 ) -> list[Candidate]:
-    """The items the local index finds in an upload (:func:`verified`), one
-    candidate per item (its best entry), best first."""
+    """The items the local index finds in an upload (:func:`verified`, its best
+    ``limit`` proposals), one candidate per item (its best entry), best first."""
     return best_per_item(
-        [as_candidate(f.key, m) for f, m in verified(index, upload, frame, policy)]
+        [as_candidate(f.key, m) for f, m in verified(index, upload, frame, policy, limit)]
     )
 
 
@@ -808,9 +812,5 @@ def search_inset(index: LocalIndex, frame: U8, box: Box, policy: MatchPolicy) ->
         )
         return replace(match, corners=corners, upload_share=round(match.upload_share * share, 4))
 
-    return best_per_item(
-        [
-            as_candidate(f.key, placed(m))
-            for f, m in verified(index, features, own_frame, policy, policy.local_inset_candidates)
-        ]
-    )
+    found = search_index(index, features, own_frame, policy, policy.local_inset_candidates)
+    return [as_candidate(c.item_id, placed(c.local)) for c in found if c.local is not None]
