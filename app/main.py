@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import cv2
@@ -36,51 +35,52 @@ from app.routers import (
 )
 from app.services.index_store import IndexRunner, new_index
 from app.services.retention import RetentionKeeper
+from app.services.rules import HashRules, MediaRules
 from app.services.uploads import clear_spool
 from app.settings import Settings
 from app.state import AppState
-from hashing.clip import ClipLimits
-from hashing.decode import DecodeLimits
 
 STATIC = Path(__file__).resolve().parent / "static"
-
-
-REGISTER_LOCAL_KEYFRAMES = 32
-"""Keyframes of a registered clip given local features: twice a check's, so
-that a check's land near a stored one (5.2 KB each, docs/local-features.md)."""
-
-
-def clip_limits(settings: Settings, *, register: bool = False) -> ClipLimits:
-    """How clips are sampled: by clock and cuts on a check, and on a registration
-    also by motion, densely, so a check's samples land near a stored keyframe."""
-    limits = ClipLimits(
-        max_pixels=settings.video_max_pixels,
-        max_seconds=settings.video_max_seconds,
-        time_budget=settings.video_time_budget,
-        interval=settings.video_keyframe_interval,
-        max_keyframes=settings.video_max_keyframes,
-        shot_change=settings.video_shot_change,
-        dedupe_distance=settings.video_dedupe_distance,
-        min_quality=settings.pdq_min_quality,
-        max_frames=settings.animation_max_frames,
-        max_composited=settings.animation_max_pixels,
-        threads=settings.video_decode_threads,
-    )
-    if register:
-        limits = replace(
-            limits,
-            motion_bits=settings.video_register_motion_bits,
-            max_keyframes=settings.video_register_max_keyframes,
-            local_keyframes=REGISTER_LOCAL_KEYFRAMES,
-        )
-    return limits
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> FastAPI:
     """Build the service. Nothing connects until the lifespan starts. ``clock``
     gives the time checks, registrations and deactivations are recorded at."""
     settings = settings or Settings()
+    # /docs and /redoc with Swagger UI and ReDoc served from the installed
+    # package, not a CDN: most deployments sit in a closed network.
+    app = FastAPIOffline(
+        title="Hashwall",
+        version="0.1.0",
+        summary="Re-upload prevention for removed illegal sexual content: "
+        "perceptual hash matching, no media stored.",
+        lifespan=_lifespan(settings, clock),
+    )
+    install_handlers(app)
+    _add_middleware(app, settings)
+    _add_routes(app)
+    return app
 
+
+def build_state(settings: Settings, clock: Clock) -> AppState:
+    """What every request shares, from the settings; connects nothing yet."""
+    engine = make_engine(settings)
+    return AppState(
+        settings=settings,
+        policy=settings.match_policy(),
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        index=new_index(settings),
+        media=MediaRules.from_settings(settings),
+        hash_rules=HashRules.from_settings(settings),
+        rate_limiter=rate_limit(settings, engine),
+        clock=clock,
+    )
+
+
+def _lifespan(
+    settings: Settings, clock: Clock
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         keep_heap()  # no page faults for every check's buffers (app/memory.py)
@@ -88,21 +88,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
         cv2.setNumThreads(1)
         # Hostile files make the codecs log to stderr; the JSON error says it all.
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-        engine = make_engine(settings)
-        state = AppState(
-            settings=settings,
-            policy=settings.match_policy(),
-            engine=engine,
-            sessions=make_sessionmaker(engine),
-            index=new_index(settings),
-            limits=DecodeLimits(
-                max_pixels=settings.max_image_pixels, max_side=settings.max_image_side
-            ),
-            clip_limits=clip_limits(settings),
-            register_clip_limits=clip_limits(settings, register=True),
-            rate_limiter=rate_limit(settings, engine),
-            clock=clock,
-        )
+        state = build_state(settings, clock)
         clear_spool(settings.upload_dir)
         runner = IndexRunner(
             state.sessions,
@@ -129,18 +115,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
             runner.stop()
             if keeper is not None:
                 keeper.stop()
-            engine.dispose()
+            state.engine.dispose()
 
-    # /docs and /redoc with Swagger UI and ReDoc served from the installed
-    # package, not a CDN: most deployments sit in a closed network.
-    app = FastAPIOffline(
-        title="Hashwall",
-        version="0.1.0",
-        summary="Re-upload prevention for removed illegal sexual content: "
-        "perceptual hash matching, no media stored.",
-        lifespan=lifespan,
-    )
-    install_handlers(app)
+    return lifespan
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         BodyLimit,
         limit=settings.max_upload_bytes,
@@ -157,6 +137,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
         )
     app.add_middleware(LoadShedder, limit=settings.max_in_flight)
     app.add_middleware(RequestContext)  # outermost: times and tags everything
+
+
+def _add_routes(app: FastAPI) -> None:
     app.include_router(health.router)
     # Until the index is loaded these would answer from an empty one: 503 instead.
     ready = [Depends(index_ready)]
@@ -169,4 +152,3 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
     app.include_router(metrics.router)
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    return app

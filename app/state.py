@@ -1,4 +1,5 @@
-"""What the lifespan builds and every request shares."""
+"""What the lifespan builds and every request shares: the web layer's state,
+which routers unpack into the explicit arguments of the services they call."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.models import Clock, utcnow
 from app.ratelimit import RateLimit
 from app.services.index_store import IndexRunner
+from app.services.rules import HashRules, MediaRules
 from app.settings import Settings
-from hashing.clip import ClipLimits
-from hashing.decode import DecodeLimits
 from index import HashIndex
 from matching import MatchPolicy
 
@@ -27,14 +27,10 @@ class AppState:
     engine: Engine
     sessions: sessionmaker[Session]
     index: HashIndex
-    limits: DecodeLimits
-    clip_limits: ClipLimits
-    register_clip_limits: ClipLimits
-    layouts: bool | None = None
-    """Whether a still's layout views (the bands of its canvas, a picture embedded
-    in a larger one) are made: only while some active item has no local features
-    to be found by (:func:`app.services.items.needs_layouts`); None until the
-    first upload asks (the database may not answer at start)."""
+    media: MediaRules
+    """How uploads are hashed and what registering media needs of them."""
+    hash_rules: HashRules
+    """What is accepted of hashes sent without media."""
     register_lock: threading.Lock = field(default_factory=threading.Lock)
     """Serialises the duplicate check and insert of registrations in this process."""
     rate_limiter: RateLimit | None = None

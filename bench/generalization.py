@@ -38,9 +38,9 @@ import cv2
 import numpy as np
 
 import matching
+from app.repository.features import entry_from, media_features
+from app.repository.hashes import media_hashes
 from app.services.index_store import new_index
-from app.services.items import media_features, media_hashes
-from app.services.local_features import entry_from
 from app.settings import Settings
 from bench.corpus import load_corpus, split
 from bench.edits import Pixels

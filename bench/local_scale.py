@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from app.services.local_features import NewFeatures, entry_from
+from app.repository.features import NewFeatures, entry_from
 from app.settings import Settings
 from bench.corpus import load_corpus, split
 from bench.families import apply

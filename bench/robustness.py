@@ -45,8 +45,8 @@ import numpy.typing as npt
 from PIL import Image
 
 import matching
+from app.repository.hashes import media_hashes
 from app.services.index_store import new_index
-from app.services.items import media_hashes
 from app.settings import Settings
 from bench.edits import EDITS, Pixels, load_rgb
 from hashing.decode import decode_image

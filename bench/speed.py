@@ -49,7 +49,7 @@ import numpy as np
 import pdqhash
 
 from app.db import scratch_schema
-from app.services.local_features import NewFeatures, entry_from
+from app.repository.features import NewFeatures, entry_from
 from app.settings import Settings
 from bench.edits import EDITS, Pixels, jpeg, load_rgb
 from hashing.decode import decode_image

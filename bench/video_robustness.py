@@ -46,10 +46,10 @@ import numpy as np
 import numpy.typing as npt
 
 import matching
-from app.main import clip_limits
+from app.repository.features import clip_features, entry_from
+from app.repository.hashes import NewHash, clip_hashes
 from app.services.index_store import new_index
-from app.services.items import NewHash, clip_features, clip_hashes
-from app.services.local_features import entry_from
+from app.services.rules import clip_limits
 from app.settings import Settings
 from bench import videos
 from bench.videos import Video

@@ -49,10 +49,10 @@ import av
 import cv2
 import numpy as np
 
-from app.main import clip_limits
+from app.repository.features import clip_features, entry_from
+from app.repository.hashes import clip_hashes
 from app.services.index_store import new_index
-from app.services.items import clip_features, clip_hashes
-from app.services.local_features import entry_from
+from app.services.rules import clip_limits
 from app.settings import Settings
 from bench import videos
 from hashing.clip import ClipLimits, glance, selector

@@ -11,18 +11,14 @@ from fastapi.concurrency import run_in_threadpool
 from app.auth import Principal
 from app.deps import CheckKey, StateDep
 from app.errors import responses
-from app.failures import require_hash_count
 from app.observability import CHECK_SECONDS, CHECKS
 from app.routers.bodies import form_file, form_text, read_form, read_json
-from app.schemas import CheckHashes, CheckResult, Match
-from app.services.checks import check
-from app.services.uploads import clip_info, hash_upload, media_type
+from app.schemas import CheckHashes, CheckResult, ClipInfo, Match
+from app.services import checking
+from app.services.checking import Checked
 from app.state import AppState
-from hashing.pipeline import ImageHashes
-from hashing.vpdq import parse_vpdq
+from hashing.clip import ClipHashes
 from matching import Category, Verdict
-from matching.clip import ClipQuery, clip_query, vpdq_query
-from matching.still import Query, hash_query, image_query
 
 router = APIRouter(tags=["check"])
 
@@ -85,28 +81,18 @@ def _check_upload(
     request: Request, state: AppState, principal: Principal, file: BinaryIO, upload_ref: str | None
 ) -> CheckResult:
     started = time.perf_counter()
-    hashed = hash_upload(file, state, register=False, keypoints=state.index.local is not None)
-    query = image_query(hashed) if isinstance(hashed, ImageHashes) else clip_query(hashed)
     with state.sessions() as session:
-        verdict, categories = check(
+        checked = checking.check_upload(
             session,
             state.index,
-            query,
             state.policy,
+            state.media,
+            file,
             principal=principal,
             upload_ref=upload_ref,
-            at=state.clock(),
+            clock=state.clock,
         )
-    kind = media_type(hashed)
-    elapsed = observe_check(request, state, verdict.decision.value, kind, started)
-    return CheckResult(
-        decision=verdict.decision,
-        matches=matches(verdict, categories),
-        media_type=kind,
-        quality=hashed.quality,
-        elapsed_ms=elapsed,
-        clip=clip_info(hashed),
-    )
+    return result(request, state, checked, started)
 
 
 @router.post(
@@ -125,33 +111,46 @@ async def check_hashes(request: Request, state: StateDep, principal: CheckKey) -
 def _check_hashes(
     request: Request, state: AppState, principal: Principal, body: CheckHashes
 ) -> CheckResult:
-    settings = state.settings
     started = time.perf_counter()
-    query: Query | ClipQuery
-    if body.hashes is not None:
-        values = body.hashes.values()
-        require_hash_count(len(values), settings.max_hashes_per_request)
-        query, kind = hash_query(values), "hashes"
-    else:
-        frames = parse_vpdq(body.vpdq_lines())
-        require_hash_count(len(frames), settings.vpdq_max_frames)
-        query, kind = vpdq_query(frames, settings.pdq_min_quality), "video_hashes"
+    rules = state.hash_rules
     with state.sessions() as session:
-        verdict, categories = check(
-            session,
-            state.index,
-            query,
-            state.policy,
-            principal=principal,
-            upload_ref=body.upload_ref,
-            at=state.clock(),
-        )
+        if body.hashes is not None:
+            checked = checking.check_hashes(
+                session,
+                state.index,
+                state.policy,
+                body.hashes.values(),
+                max_hashes=rules.max_hashes,
+                principal=principal,
+                upload_ref=body.upload_ref,
+                clock=state.clock,
+            )
+        else:
+            checked = checking.check_vpdq(
+                session,
+                state.index,
+                state.policy,
+                body.vpdq_lines(),
+                max_frames=rules.max_vpdq_frames,
+                min_quality=rules.min_quality,
+                principal=principal,
+                upload_ref=body.upload_ref,
+                clock=state.clock,
+            )
+    return result(request, state, checked, started)
+
+
+def result(request: Request, state: AppState, checked: Checked, started: float) -> CheckResult:
+    """The answer to a check, counted and timed from ``started``."""
+    verdict = checked.verdict
+    decision = verdict.decision.value
     return CheckResult(
         decision=verdict.decision,
-        matches=matches(verdict, categories),
-        media_type=kind,
-        quality=query.quality,
-        elapsed_ms=observe_check(request, state, verdict.decision.value, kind, started),
+        matches=matches(verdict, checked.categories),
+        media_type=checked.media_type,
+        quality=checked.quality,
+        elapsed_ms=observe_check(request, state, decision, checked.media_type, started),
+        clip=None if checked.clip is None else clip_info(checked.clip),
     )
 
 
@@ -173,6 +172,22 @@ def matches(verdict: Verdict, categories: dict[int, str]) -> list[Match]:
         )
         for c in verdict.candidates
     ]
+
+
+def clip_info(clip: ClipHashes) -> ClipInfo:
+    """The answer's account of what of a clip was looked at."""
+    return ClipInfo(
+        container=clip.container,
+        width=clip.width,
+        height=clip.height,
+        duration_s=None if clip.duration is None else round(clip.duration, 3),
+        hashed_s=clip.hashed_until,
+        frames_decoded=clip.frames_decoded,
+        keyframes=len(clip.keyframes),
+        low_quality_keyframes=clip.low_quality,
+        complete=clip.complete,
+        stopped_by=None if clip.stopped is None else clip.stopped.value,
+    )
 
 
 def observe_check(

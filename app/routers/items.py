@@ -8,9 +8,9 @@ from fastapi import APIRouter, Path, Query
 
 from app.deps import RegisterKey, SessionDep, StateDep
 from app.errors import responses
-from app.models import Item
 from app.schemas import ItemOut
-from app.services.items import deactivate_item, get_item, hashes_out
+from app.services import items
+from app.services.items import ItemRecord
 from app.text import PlainText
 from matching import Category
 
@@ -19,7 +19,8 @@ router = APIRouter(tags=["items"])
 ItemId = Annotated[int, Path(ge=1, le=2**62)]
 
 
-def _out(item: Item) -> ItemOut:
+def _out(record: ItemRecord) -> ItemOut:
+    item = record.item
     return ItemOut(
         item_id=item.id,
         media_type=item.media_type,
@@ -29,7 +30,7 @@ def _out(item: Item) -> ItemOut:
         quality=item.quality,
         duration_s=item.duration,
         keyframes=item.keyframes,
-        hashes=hashes_out(item),
+        hashes=record.hashes,
         active=item.active,
         created_at=item.created_at,
         created_by=item.created_by,
@@ -42,7 +43,7 @@ def _out(item: Item) -> ItemOut:
 @router.get("/items/{item_id}", response_model=ItemOut, responses=responses(401, 403, 404, 422))
 def read_item(item_id: ItemId, session: SessionDep, _principal: RegisterKey) -> ItemOut:
     """An item's metadata and hashes, active or not."""
-    return _out(get_item(session, item_id))
+    return _out(items.read_item(session, item_id))
 
 
 @router.delete("/items/{item_id}", response_model=ItemOut, responses=responses(401, 403, 404, 422))
@@ -60,7 +61,8 @@ def delete_item(
     ],
 ) -> ItemOut:
     """Deactivate an item: it stops matching at once and stays in the audit trail."""
-    item = deactivate_item(
-        session, state.index, item_id, actor=principal.name, reason=reason, now=state.clock()
+    return _out(
+        items.deactivate_item(
+            session, state.index, item_id, actor=principal.name, reason=reason, now=state.clock()
+        )
     )
-    return _out(item)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, BinaryIO
+from typing import Any
 
-import numpy as np
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
@@ -13,8 +11,6 @@ from sqlalchemy.orm import Session
 from app.auth import Principal
 from app.deps import RegisterKey, SessionDep, StateDep
 from app.errors import ApiError, responses
-from app.failures import require_hash_count
-from app.models import Item
 from app.routers.bodies import (
     content_type,
     form_choice,
@@ -23,28 +19,18 @@ from app.routers.bodies import (
     read_form,
     read_json,
 )
-from app.schemas import ClipInfo, ItemSummary, RegisterHashes, RegisterResult
-from app.services.items import (
-    NewHash,
-    clip_features,
-    clip_hashes,
-    find_duplicate,
-    hashes_out,
-    media_features,
-    media_hashes,
-    register_item,
-    vpdq_hashes,
+from app.routers.check import clip_info
+from app.schemas import ItemSummary, RegisterHashes, RegisterResult
+from app.services.registering import (
+    Registered,
+    Registrar,
+    Submission,
+    register_hashes,
+    register_media,
+    register_vpdq,
 )
-from app.services.local_features import NewFeatures
-from app.services.uploads import clip_info, hash_upload, media_type
 from app.state import AppState
-from hashing.clip import ClipHashes
-from hashing.pipeline import ImageHashes
-from hashing.transforms import Transform
-from hashing.vpdq import parse_vpdq
 from matching import Category
-from matching.clip import ClipQuery, clip_query, vpdq_query
-from matching.still import Query, hash_query, image_query
 
 router = APIRouter(tags=["register"])
 
@@ -71,181 +57,39 @@ _OPENAPI_BODY: dict[str, Any] = {
 }
 
 
-def _result(item: Item, duplicate: Item | None, clip: ClipInfo | None) -> RegisterResult:
+def _result(registered: Registered) -> RegisterResult:
+    item = registered.item
     return RegisterResult(
         item_id=item.id,
         media_type=item.media_type,
         category=Category(item.category),
-        hashes=hashes_out(item),
+        hashes=registered.hashes,
         quality=item.quality,
         duplicate_of=None
-        if duplicate is None
+        if not registered.duplicate
         else ItemSummary(
-            item_id=duplicate.id,
-            category=Category(duplicate.category),
-            case_ref=duplicate.case_ref,
-            created_at=duplicate.created_at,
+            item_id=item.id,
+            category=Category(item.category),
+            case_ref=item.case_ref,
+            created_at=item.created_at,
         ),
-        clip=clip,
+        clip=None if registered.clip is None else clip_info(registered.clip),
     )
 
 
-def _register(
-    state: AppState,
-    session: Session,
-    principal: Principal,
-    query: Query | ClipQuery,
-    new_hashes: list[NewHash],
-    *,
-    media_type: str,
-    category: Category,
-    case_ref: str | None,
-    note: str | None,
-    quality: int | None,
-    features: Sequence[NewFeatures] = (),
-    duration: float | None = None,
-    keyframes: int | None = None,
-) -> tuple[Item, bool]:
-    with state.register_lock:
-        duplicate = find_duplicate(session, state.index, query, state.policy)
-        if duplicate is not None:
-            return duplicate[0], True
-        item = register_item(
-            session,
-            state.index,
-            actor=principal.name,
-            media_type=media_type,
-            category=category,
-            case_ref=case_ref,
-            note=note,
-            quality=quality,
-            hashes=new_hashes,
-            features=features,
-            duration=duration,
-            keyframes=keyframes,
-            now=state.clock(),
-        )
-        return item, False
-
-
-def require_usable(hashed: ImageHashes | ClipHashes, min_quality: int) -> None:
-    """Refuse media whose picture carries too little to match on (a flat or
-    nearly flat image, a clip without one keyframe of quality): its hashes would
-    match every other such upload. 422 ``low_quality``, as for a vPDQ."""
-    if isinstance(hashed, ImageHashes):
-        if hashed.quality < min_quality or not hashed.pdq[Transform.ORIGINAL].informative:
-            raise ApiError(
-                422,
-                "low_quality",
-                f"the image's PDQ quality is {hashed.quality}, under the floor of {min_quality}: "
-                "a picture this flat would match every other flat upload",
-            )
-    elif not hashed.keyframes:
-        raise ApiError(
-            422,
-            "low_quality",
-            f"no keyframe of the {hashed.kind} has PDQ quality {min_quality} or more: "
-            "nothing would match",
-        )
-
-
-def _register_media(
-    state: AppState,
-    session: Session,
-    principal: Principal,
-    file: BinaryIO,
-    category: Category,
-    case_ref: str | None,
-    note: str | None,
-) -> tuple[Item, bool, ClipInfo | None]:
-    # A deployment may keep no keypoints of a category (LOCAL_FEATURES_OFF).
-    keypoints = state.index.local is not None and category not in state.settings.local_features_off
-    hashed = hash_upload(file, state, register=True, keypoints=keypoints)
-    require_usable(hashed, state.settings.pdq_min_quality)
-    if isinstance(hashed, ImageHashes):
-        item, duplicate = _register(
-            state,
-            session,
-            principal,
-            image_query(hashed),
-            media_hashes(hashed),
-            media_type="image",
-            category=category,
-            case_ref=case_ref,
-            note=note,
-            quality=hashed.quality,
-            features=media_features(hashed),
-        )
-        return item, duplicate, None
-    item, duplicate = _register(
-        state,
-        session,
-        principal,
-        clip_query(hashed),
-        clip_hashes(hashed),
-        media_type=media_type(hashed),
-        category=category,
-        case_ref=case_ref,
-        note=note,
-        quality=hashed.quality,
-        duration=hashed.duration if hashed.complete else hashed.hashed_until,
-        keyframes=len(hashed.keyframes),
-        features=clip_features(hashed),
-    )
-    return item, duplicate, clip_info(hashed)
+def _registrar(state: AppState, session: Session) -> Registrar:
+    return Registrar(session, state.index, state.policy, state.register_lock, state.clock)
 
 
 def _register_json(
     state: AppState, session: Session, principal: Principal, body: RegisterHashes
-) -> tuple[Item, bool]:
-    settings = state.settings
+) -> Registered:
+    submitted = Submission(principal, body.category, body.case_ref, body.note)
     if body.hashes is not None:
         values = body.hashes.values()
-        require_hash_count(len(values), settings.max_hashes_per_request)
-        for value in values:
-            if not value.informative:
-                raise ApiError(
-                    422,
-                    "uninformative_hash",
-                    f"{value.signal} {value.to_hex()} has too few or too many bits set to come "
-                    "from a picture (a flat image's hash): it would match every flat upload",
-                )
-        return _register(
-            state,
-            session,
-            principal,
-            hash_query(values),
-            [NewHash(v) for v in values],
-            media_type="hashes",
-            category=body.category,
-            case_ref=body.case_ref,
-            note=body.note,
-            quality=None,
-        )
-    frames = parse_vpdq(body.vpdq_lines())
-    require_hash_count(len(frames), settings.vpdq_max_frames)
-    stored = vpdq_hashes(frames, settings)
-    if not stored:
-        raise ApiError(
-            422,
-            "low_quality",
-            f"no vpdq frame has PDQ quality {settings.pdq_min_quality} or more and a hash "
-            "that carries information: nothing would match",
-        )
-    return _register(
-        state,
-        session,
-        principal,
-        vpdq_query(frames, settings.pdq_min_quality),
-        stored,
-        media_type="video_hashes",
-        category=body.category,
-        case_ref=body.case_ref,
-        note=body.note,
-        quality=int(np.median([f.quality for f in frames])),
-        duration=max(f.at for f in frames),
-        keyframes=len({h.at for h in stored}),
-    )
+        return register_hashes(_registrar(state, session), state.hash_rules, values, submitted)
+    lines = body.vpdq_lines()
+    return register_vpdq(_registrar(state, session), state.hash_rules, lines, submitted)
 
 
 @router.post(
@@ -281,21 +125,20 @@ async def register(
             category = form_choice(Category, form.get("category"), "category")
             case_ref = form_text(form.get("case_ref"), "case_ref", 200)
             note = form_text(form.get("note"), "note", 4000, multiline=True)
+            submitted = Submission(principal, category, case_ref, note)
             # Hashed while the form is open: closing it deletes the spooled upload.
-            item, duplicate, clip = await run_in_threadpool(
-                _register_media, state, session, principal, upload.file, category, case_ref, note
+            registered = await run_in_threadpool(
+                register_media, _registrar(state, session), state.media, upload.file, submitted
             )
     elif kind == "application/json":
         body = await read_json(request, RegisterHashes, state.settings.max_json_bytes)
-        item, duplicate = await run_in_threadpool(_register_json, state, session, principal, body)
-        clip = None
+        registered = await run_in_threadpool(_register_json, state, session, principal, body)
     else:
         raise ApiError(
             415,
             "unsupported_content_type",
             "send multipart/form-data with a file, or application/json with hashes",
         )
-    if duplicate:
+    if registered.duplicate:
         response.status_code = 200
-        return _result(item, item, clip)
-    return _result(item, None, clip)
+    return _result(registered)

@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.periodic import Periodic
-from app.services.items import load_index
+from app.repository.features import load_local
+from app.repository.hashes import load_hashes
 from app.services.sync import IndexFollower, feed_position, feed_window
 from app.settings import Settings
 from hashing.types import Signal
@@ -84,6 +85,12 @@ def _unruns(runs: Any) -> tuple[int, ...]:
         return tuple(i for first, last in runs for i in range(int(first), int(last) + 1))
     except (TypeError, ValueError):
         return ()
+
+
+def load_index(session: Session, index: HashIndex) -> int:
+    """Fill the index with every hash and every local feature of every active
+    item, as the database holds them now; returns the rows loaded."""
+    return load_hashes(session, index) + load_local(session, index)
 
 
 def load(sessions: sessionmaker[Session], index: HashIndex, root: Path) -> Startup:

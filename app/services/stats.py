@@ -15,14 +15,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
-from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import Executable
 
 from app.csvfile import csv_document
 from app.failures import DomainError, Failure
@@ -60,52 +56,6 @@ def day_start(day: date, tz: tzinfo = UTC, *, days_after: int = 0) -> datetime:
             f"days must lie between {date.min + timedelta(days=1)} and "
             f"{date.max - timedelta(days=1)}",
         ) from None
-
-
-def bucket_of(at: datetime) -> datetime:
-    """The start of the UTC quarter-hour ``at`` falls in."""
-    at = at.astimezone(UTC)
-    return at.replace(minute=at.minute - at.minute % 15, second=0, microsecond=0)
-
-
-_COUNT_KEY = ("bucket", "platform", "decision", "category", "signal")
-
-
-def _upsert_count(dialect: str) -> Executable:
-    """Add one to a counter row, creating it at 1: an upsert, exact under
-    concurrent checks on both databases. Built once per dialect, since building
-    the statement cost more than running it."""
-    table = cast(Table, CheckCount.__table__)
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(table).values({name: bindparam(name) for name in (*_COUNT_KEY, "count")})
-    return stmt.on_conflict_do_update(
-        index_elements=list(_COUNT_KEY), set_={"count": table.c.count + 1}
-    )
-
-
-_UPSERT_COUNT = {dialect: _upsert_count(dialect) for dialect in ("postgresql", "sqlite")}
-
-
-def count_check(
-    session: Session,
-    at: datetime,
-    platform: str,
-    decision: Decision,
-    category: str | None,
-    signal: str | None,
-) -> None:
-    """Add one to the counter of this check's quarter-hour and kind."""
-    session.execute(
-        _UPSERT_COUNT[session.get_bind().dialect.name],
-        {
-            "bucket": bucket_of(at),
-            "platform": platform,
-            "decision": decision.value,
-            "category": category or "",
-            "signal": signal or "",
-            "count": 1,
-        },
-    )
 
 
 def period_start(day: date, period: Period) -> date:

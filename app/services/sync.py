@@ -17,9 +17,10 @@ from collections.abc import Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.models import IndexChange, Item, ItemHash
+from app.models import IndexChange
 from app.periodic import Periodic
-from app.services.local_features import item_entries
+from app.repository.features import item_entries
+from app.repository.hashes import hashes_of, inline_range
 from index import HashIndex
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,6 @@ PAGE = 50_000
 RANGE_CHUNK = 50_000
 """Item ids of an ``add_range`` read per query, so a range is applied in bounded memory."""
 
-Hashes = dict[int, list[tuple[str, bytes]]]
-
 
 def feed_position(session: Session) -> int:
     """The highest change id now visible (0 for an empty feed)."""
@@ -56,56 +55,6 @@ def feed_window(session: Session, position: int) -> list[int]:
             .order_by(IndexChange.id)
         )
     )
-
-
-def item_hashes(session: Session, item_ids: Iterable[int]) -> Hashes:
-    """(signal, value) of every hash of these items, active or not: their
-    ``item_hashes`` rows and their inline hashes."""
-    ids = sorted(set(item_ids))
-    found: Hashes = defaultdict(list)
-    for start in range(0, len(ids), 5_000):  # SQLite's bound-parameter limit
-        chunk = ids[start : start + 5_000]
-        rows = session.execute(
-            select(ItemHash.item_id, ItemHash.signal, ItemHash.value).where(
-                ItemHash.item_id.in_(chunk)
-            )
-        )
-        for item_id, signal, value in rows:
-            found[item_id].append((signal, value))
-        inline = session.execute(
-            select(Item.id, Item.hash_signal, Item.hash_value).where(
-                Item.id.in_(chunk), Item.hash_value.is_not(None)
-            )
-        )
-        for item_id, hash_signal, hash_value in inline:
-            if hash_signal is not None and hash_value is not None:  # as the query says
-                found[item_id].append((hash_signal, hash_value))
-    return found
-
-
-def range_hashes(
-    session: Session, first: int, last: int
-) -> Iterable[dict[str, list[tuple[bytes, int]]]]:
-    """(value, item id) by signal of the inline hashes of the active items with
-    ids from ``first`` to ``last``, a chunk of ids at a time.
-
-    On PostgreSQL ids from a sequence need not be contiguous, so the range may
-    hold other items too: only active items count, and adds are idempotent.
-    """
-    for start in range(first, last + 1, RANGE_CHUNK):
-        end = min(last, start + RANGE_CHUNK - 1)
-        rows = session.execute(
-            # A primary-key range scan; the active flag is read, not filtered
-            # on, so the plan cannot turn to ix_items_active instead.
-            select(Item.id, Item.hash_signal, Item.hash_value, Item.active).where(
-                Item.id >= start, Item.id <= end, Item.hash_value.is_not(None)
-            )
-        )
-        chunk: dict[str, list[tuple[bytes, int]]] = defaultdict(list)
-        for item_id, signal, value, active in rows:
-            if active and signal is not None and value is not None:
-                chunk[signal].append((value, item_id))
-        yield chunk
 
 
 class IndexFollower:
@@ -175,7 +124,7 @@ class IndexFollower:
             ).all()
             with self._lock:
                 fresh = [c for c in changes if c.id not in self._applied]
-            hashes = item_hashes(session, (c.item_id for c in fresh if c.op != ADD_RANGE))
+            hashes = hashes_of(session, (c.item_id for c in fresh if c.op != ADD_RANGE))
             local = self._index.local
             features = (
                 item_entries(session, (c.item_id for c in fresh if c.op == ADD))
@@ -194,7 +143,7 @@ class IndexFollower:
                 elif change.op == ADD_RANGE:
                     self._flush(run)
                     last = change.last_item_id or change.item_id
-                    for chunk in range_hashes(session, change.item_id, last):
+                    for chunk in inline_range(session, change.item_id, last, RANGE_CHUNK):
                         self._flush(chunk)
                 else:
                     self._flush(run)

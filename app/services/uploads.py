@@ -18,9 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from app.failures import DomainError, Failure
-from app.schemas import ClipInfo
-from app.services.items import needs_layouts
-from app.state import AppState
+from app.services.rules import MediaRules
 from hashing.animation import hash_animation
 from hashing.clip import ClipHashes
 from hashing.hashers import sha256
@@ -33,18 +31,8 @@ SPOOL_PREFIX = "upload-"
 _CHUNK = 1 << 20
 
 
-def layouts(state: AppState) -> bool:
-    """Whether stills get their layout views in this process (asked of the
-    database once: only settings and items registered before the local tier
-    make them needed, and neither changes while the process runs)."""
-    if state.layouts is None:
-        with state.sessions() as session:
-            state.layouts = needs_layouts(session, state.settings)
-    return state.layouts
-
-
 def hash_upload(
-    file: BinaryIO, state: AppState, *, register: bool, keypoints: bool
+    file: BinaryIO, rules: MediaRules, *, register: bool, keypoints: bool, layouts: bool
 ) -> ImageHashes | ClipHashes:
     """Hash an upload: a still, an animated image, or a video. A registration
     (``register``) samples a clip's keyframes more densely. With ``keypoints``
@@ -53,8 +41,8 @@ def hash_upload(
     a still registered without them gets the crop and rotation variants and the
     bands of its canvas instead, the global hashes' fixed grid of what the local
     tier finds at any crop, angle and layout (docs/benchmarks.md, section 1b). A
-    still's layout views are made only where they can match something
-    (``state.layouts``).
+    still's layout views are made where they can match something (``layouts``,
+    :class:`LayoutViews`).
 
     Raises :class:`hashing.decode.DecodeError` for media Hashwall will not
     decode, and :class:`DomainError` ``upload_too_large`` for an image over
@@ -63,11 +51,11 @@ def hash_upload(
     head = file.read(SNIFF_BYTES)
     file.seek(0)
     container = video_container(head)
-    limits = state.register_clip_limits if register else state.clip_limits
+    limits = rules.register_clip if register else rules.clip
     if container is not None:
-        with spool(file, state.settings.upload_dir) as (path, digest):
+        with spool(file, rules.spool_dir) as (path, digest):
             return hash_video(path, container, digest, limits, local=keypoints, item=register)
-    limit = state.settings.max_image_bytes
+    limit = rules.max_image_bytes
     data = file.read(limit + 1)
     if len(data) > limit:
         raise DomainError(
@@ -77,11 +65,11 @@ def hash_upload(
         return hash_animation(data, sha256(data), limits, local=keypoints, item=register)
     return hash_image_bytes(
         data,
-        state.limits,
+        rules.decode,
         variants=register and not keypoints,
         local=keypoints,
         item=register,
-        layouts=layouts(state) or (register and not keypoints),
+        layouts=layouts or (register and not keypoints),
     )
 
 
@@ -113,23 +101,6 @@ def clear_spool(directory: Path) -> int:
     return removed
 
 
-def clip_info(hashed: ImageHashes | ClipHashes) -> ClipInfo | None:
-    """The answer's account of what of a clip was looked at; None for a still."""
-    if isinstance(hashed, ImageHashes):
-        return None
-    return ClipInfo(
-        container=hashed.container,
-        width=hashed.width,
-        height=hashed.height,
-        duration_s=None if hashed.duration is None else round(hashed.duration, 3),
-        hashed_s=hashed.hashed_until,
-        frames_decoded=hashed.frames_decoded,
-        keyframes=len(hashed.keyframes),
-        low_quality_keyframes=hashed.low_quality,
-        complete=hashed.complete,
-        stopped_by=None if hashed.stopped is None else hashed.stopped.value,
-    )
-
-
 def media_type(hashed: ImageHashes | ClipHashes) -> str:
+    """The kind of media an upload was: ``image``, or a clip's kind."""
     return "image" if isinstance(hashed, ImageHashes) else hashed.kind

@@ -14,8 +14,9 @@ from PIL import Image
 from app import db
 from app.main import create_app
 from app.models import utcnow
+from app.repository.hashes import NewHash
 from app.services.index_store import new_index
-from app.services.items import NewHash, register_item
+from app.services.registering import register_item
 from app.settings import Settings
 from bench import videos
 from hashing.types import HashValue, Signal

@@ -28,8 +28,7 @@ from app.services.hashlists.importer import (
     ImportSummary,
     import_hash_list,
 )
-from app.services.index_store import new_index
-from app.services.items import load_index
+from app.services.index_store import load_index, new_index
 from app.services.sync import ADD_RANGE, IndexFollower
 from app.settings import Settings
 from matching import Category

@@ -19,11 +19,13 @@ from app import db
 from app.cli import cli
 from app.main import create_app
 from app.models import IndexChange, Item, utcnow
+from app.repository import hashes
+from app.repository.hashes import NewHash, item_frames
 from app.services import sync
 from app.services.hashlists.formats import Format
 from app.services.hashlists.importer import Hooks, ImportOptions, import_hash_list
-from app.services.index_store import new_index, write_snapshot
-from app.services.items import NewHash, item_frames, load_index, register_item
+from app.services.index_store import load_index, new_index, write_snapshot
+from app.services.registering import register_item
 from app.services.sync import ADD_RANGE, IndexFollower
 from app.settings import Settings
 from app.state import AppState
@@ -139,13 +141,13 @@ def test_start_up_from_the_database_and_from_a_snapshot_holds_imported_hashes(
     # From the snapshot: the batch already in it is not read back from the
     # database, the later one is.
     read: list[tuple[int, int]] = []
-    real = sync.range_hashes
+    real = hashes.inline_range
 
-    def counted(session: Any, first: int, last: int) -> Any:
+    def counted(session: Any, first: int, last: int, chunk: int) -> Any:
         read.append((first, last))
-        return real(session, first, last)
+        return real(session, first, last, chunk)
 
-    monkeypatch.setattr(sync, "range_hashes", counted)
+    monkeypatch.setattr(sync, "inline_range", counted)
     with TestClient(create_app(settings)) as third:
         runner = state_of(third).index_runner
         assert runner is not None

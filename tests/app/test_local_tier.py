@@ -16,7 +16,7 @@ from app import db
 from app.main import create_app
 from app.models import Item, ItemFeatures, ItemHash
 from app.services.index_store import write_snapshot
-from app.services.items import needs_layouts
+from app.services.rules import LayoutViews
 from app.settings import Settings
 from bench.edits import EDITS, Pixels, load_rgb
 from bench.families import apply
@@ -216,7 +216,7 @@ def test_a_category_can_keep_no_local_features(
         assert pdq_hashes(client, staff, other) < 10
         # Its checks also get the layout views, which find the item under a
         # banner or inside a screenshot without keypoints.
-        assert client.app.state.hashwall.layouts is True  # type: ignore[attr-defined]
+        assert client.app.state.hashwall.media.layouts.known is True  # type: ignore[attr-defined]
         for name in ("text_banner", "screenshot"):
             upload = EDITS[name](load_rgb(str(PHOTO)))
             body = check(client, api_keys["platform"], upload)
@@ -249,10 +249,10 @@ def test_layout_views_are_made_only_while_an_item_needs_them(
     body = check(client, api_keys["platform"], EDITS["text_banner"](load_rgb(str(PHOTO))))
     assert body["decision"] == "block"
     assert body["matches"][0]["item_id"] == item  # type: ignore[index]
-    assert client.app.state.hashwall.layouts is False  # type: ignore[attr-defined]
+    assert client.app.state.hashwall.media.layouts.known is False  # type: ignore[attr-defined]
     engine = db.make_engine(settings)
     with db.make_sessionmaker(engine)() as session:
-        assert not needs_layouts(session, settings)
+        assert not LayoutViews(settings).needed(session)
         older = Item(
             media_type="image",
             category="ncii",
@@ -265,10 +265,10 @@ def test_layout_views_are_made_only_while_an_item_needs_them(
         band = HashValue(Signal.PDQ, bytes(range(32)))
         session.add(ItemHash(item_id=older.id, signal="pdq", value=band.value, variant="half_top"))
         session.commit()
-        assert needs_layouts(session, settings)
+        assert LayoutViews(settings).needed(session)
         older.active = False
         session.commit()
-        assert not needs_layouts(session, settings)
+        assert not LayoutViews(settings).needed(session)
     engine.dispose()
 
 

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from app import auth, db
 from app.main import create_app
+from app.repository.checks import count_check
 from app.services import keys
-from app.services.stats import count_check
 from app.settings import Settings
 from matching import Decision
 from tests.clock import START, SteadyClock

@@ -11,9 +11,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from app.repository.features import entry_from, media_features
+from app.repository.hashes import media_hashes
 from app.services.index_store import new_index
-from app.services.items import media_features, media_hashes
-from app.services.local_features import entry_from
 from hashing.decode import decode_image
 from hashing.pipeline import hash_image_bytes
 from hashing.transforms import Transform

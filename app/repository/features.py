@@ -16,7 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Item, ItemFeatures
+from hashing.clip import ClipHashes
 from hashing.features import CELL_GRID, Cells, LocalFeatures
+from hashing.pipeline import ImageHashes
 from index import HashIndex
 from index.local import Entry
 
@@ -32,6 +34,24 @@ class NewFeatures:
     features: LocalFeatures
     cells: Cells
     at: float | None = None
+
+
+def media_features(hashes: ImageHashes) -> list[NewFeatures]:
+    """What registering a still stores for the local tier: its keypoints and cells
+    (none when it has no keypoints, or none were made)."""
+    if hashes.local is None or hashes.cells is None or len(hashes.local) == 0:
+        return []
+    return [NewFeatures(hashes.local, hashes.cells)]
+
+
+def clip_features(clip: ClipHashes) -> list[NewFeatures]:
+    """What registering a clip stores for the local tier: the keypoints and cells
+    of the keyframes that were given them, with their timestamps."""
+    return [
+        NewFeatures(k.local, k.cells, k.at)
+        for k in clip.keyframes
+        if k.local is not None and k.cells is not None and len(k.local)
+    ]
 
 
 def feature_row(item_id: int, new: NewFeatures) -> ItemFeatures:
