@@ -21,7 +21,8 @@ from app.main import create_app
 from app.models import IndexChange, Item, utcnow
 from app.services import sync
 from app.services.hashlists.formats import Format
-from app.services.hashlists.importer import Hooks, ImportOptions, import_hash_list
+from app.services.hashlists.importer import Hooks, import_hash_list
+from app.services.hashlists.resume import ImportOptions
 from app.services.index_store import new_index, write_snapshot
 from app.services.items import NewHash, item_frames, load_index, register_item
 from app.services.sync import ADD_RANGE, IndexFollower

@@ -30,10 +30,10 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, BinaryIO, NamedTuple, TextIO
 
 from app.csvfile import CsvWriter
-from app.schemas import HashListFormat
 from app.text import refused_character
 from hashing.types import HashFormatError, Signal, hex_bytes, informative
 from matching import Category
@@ -53,6 +53,14 @@ VIDEO_MEDIA = frozenset({"video", VIDEO_HASHES})
 
 BAND_VARIANTS = frozenset({"half_top", "half_bottom"})
 """PDQ of a band of an image: evidence only in pairs, never shared as a picture."""
+
+
+class HashListFormat(StrEnum):
+    """File formats of hash lists (docs/hashlists.md)."""
+
+    CSV = "csv"
+    THREATEXCHANGE = "threatexchange"
+    STOPNCII = "stopncii"
 
 
 Format = HashListFormat
