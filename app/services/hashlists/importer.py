@@ -26,7 +26,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from app.services.hashlists.dedupe import Held
-from app.services.hashlists.formats import HashListError, Rejection
+from app.services.hashlists.formats import HashListError
+from app.services.hashlists.lines import Rejection
 from app.services.hashlists.reading import READ_AHEAD, ahead, fewer_collections, read
 from app.services.hashlists.resume import (
     ImportConflict,

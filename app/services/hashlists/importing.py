@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from app.services.hashlists.formats import LineReader, Rejection, parse
+from app.services.hashlists.formats import parse
 from app.services.hashlists.import_index import (
     FEED_POLL_SECONDS,
     FeedPoll,
@@ -25,6 +25,7 @@ from app.services.hashlists.import_index import (
     load_import_index,
 )
 from app.services.hashlists.importer import Hooks, import_hash_list
+from app.services.hashlists.lines import LineReader, Rejection
 from app.services.hashlists.rejections import RejectionReport, RejectionSample
 from app.services.hashlists.resume import ImportOptions, ImportSummary
 from app.settings import Settings

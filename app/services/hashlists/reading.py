@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from app.services.hashlists.dedupe import Held
-from app.services.hashlists.formats import Entry, Format, LineReader, Rejection, parse
+from app.services.hashlists.formats import Entry, Format, parse
+from app.services.hashlists.lines import LineReader, Rejection
 
 READ_AHEAD = 2
 """Batches read ahead of the one being written."""

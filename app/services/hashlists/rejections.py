@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import TextIO
 
 from app.csvfile import CsvWriter
-from app.services.hashlists.formats import Rejection
+from app.services.hashlists.lines import Rejection
 
 
 class RejectionReport:
