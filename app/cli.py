@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -252,32 +251,40 @@ def _check_texts(case_ref: str | None, operator: str | None) -> None:
             raise typer.BadParameter(f"no control characters ({bad})", param_hint=hint)
 
 
-def _progress_bar(
-    file: Path, show: bool
-) -> tuple[Progress, Callable[[ImportIndex], None], Callable[[int], None]]:
-    """The import's progress bar on stderr, what starts it once the index is
-    loaded (after a line saying where from), and what moves it on (bytes read)."""
-    console = Console(stderr=True)
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not show,
-    )
+class _ImportBar:
+    """The import's progress bar on stderr, shown once the index is loaded (after
+    a line saying where from) until the block ends."""
 
-    def loaded(index: ImportIndex) -> None:
-        if show:
-            console.print(
+    def __init__(self, file: Path, show: bool) -> None:
+        self.console = Console(stderr=True)
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            disable=not show,
+        )
+        self.task = self.bar.add_task(f"importing {file.name}", total=file.stat().st_size)
+
+    def loaded(self, index: ImportIndex) -> None:
+        if not self.bar.disable:
+            self.console.print(
                 f"index loaded from the {index.startup.source} in {index.seconds:.1f} s: "
                 f"{index.startup.rows:,} hashes, {index.replayed:,} changes replayed"
             )
-        bar.start()
+        self.bar.start()
 
-    task = bar.add_task(f"importing {file.name}", total=file.stat().st_size)
-    return bar, loaded, lambda position: bar.update(task, completed=position)
+    def read(self, position: int) -> None:
+        self.bar.update(self.task, completed=position)
+
+    def __enter__(self) -> _ImportBar:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.bar.live.is_started:
+            self.bar.stop()
 
 
 def _operator() -> str:
@@ -320,19 +327,19 @@ def import_command(
     database(settings, create=True)
     engine = db.make_engine(settings)
     report_path = report or file.with_name(file.name + ".rejected.csv")
-    options = ImportOptions(
-        fmt=fmt,
-        category=category,
-        case_ref=case_ref,
-        operator=(operator or _operator())[:100],
-        filename=str(file),
-        batch_size=batch_size,
-    )
-    bar, loaded, read = _progress_bar(file, progress)
+    who = (operator or _operator())[:100]
+    options = ImportOptions(fmt, category, case_ref, who, str(file), batch_size)
     try:
-        run = import_list(
-            engine, file, options, settings, report=report_path, progress=read, loaded=loaded
-        )
+        with _ImportBar(file, progress) as bar:
+            run = import_list(
+                engine,
+                file,
+                options,
+                settings,
+                report=report_path,
+                progress=bar.read,
+                loaded=bar.loaded,
+            )
     except HashListError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -340,7 +347,6 @@ def import_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     finally:
-        bar.stop()
         engine.dispose()
     print(_import_line(file, run, report_path))
 
