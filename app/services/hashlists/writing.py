@@ -83,6 +83,9 @@ def by_signal(entries: Sequence[Entry], ids: Sequence[int]) -> dict[str, list[tu
 
 
 class BatchWriter:
+    """One import's batches, each committed in a transaction of its own on the
+    import's connection."""
+
     def __init__(self, conn: Connection, items: ItemWriter, options: ImportOptions) -> None:
         self.conn = conn
         self.items = items
@@ -123,8 +126,9 @@ class BatchWriter:
         return committed
 
     def _insert(self, ids: Sequence[int], entries: Sequence[Entry], now: datetime) -> None:
-        """The batch's items, as one uniform batch when every row but id and
-        hash is the same (a list without per-line columns), else row by row."""
+        """The batch's items: as a uniform batch when every row but id and hash
+        is the same (a list without per-line columns), else each row with its own
+        values."""
         if not all_equal(_SHAPE(entries[0]), map(_SHAPE, entries)):
             self.items.mixed(ids, entries, now)
             return
