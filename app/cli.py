@@ -8,12 +8,9 @@ import json
 import os
 import shutil
 import sys
-import time
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from types import TracebackType
-from typing import Annotated, TextIO
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -27,33 +24,23 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from sqlalchemy import Engine, make_url
+from sqlalchemy import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import auth, balance, db
-from app.csvfile import CsvWriter
 from app.models import utcnow
 from app.observability import logging_config
-from app.schemas import HashListFormat
 from app.services import keys
 from app.services.hashlists.exporter import export_hash_list
-from app.services.hashlists.formats import HashListError, LineReader, Rejection, parse
-from app.services.hashlists.importer import (
-    Committed,
-    Hooks,
-    ImportConflict,
-    ImportOptions,
-    ImportSummary,
-    import_hash_list,
-)
-from app.services.index_store import Startup, load, new_index, write_snapshot
+from app.services.hashlists.formats import HashListError, HashListFormat
+from app.services.hashlists.import_index import ImportIndex
+from app.services.hashlists.importing import ImportRun, import_list
+from app.services.hashlists.resume import ImportConflict, ImportOptions
 from app.services.report import annual_report
 from app.services.retention import purge_events, retention_cutoff
-from app.services.sync import IndexFollower
 from app.settings import Settings
 from app.text import refused_character
 from hashing.types import Signal
-from index import HashIndex
 from matching import Category
 
 cli = typer.Typer(
@@ -255,158 +242,49 @@ def events_purge(
     typer.echo(f"purged {removed} match events before {day.isoformat()}", err=True)
 
 
-class RejectionReport:
-    """Rejected lines as CSV (``line,reason``), the file made at the first one."""
+def _check_texts(case_ref: str | None, operator: str | None) -> None:
+    if case_ref is not None and len(case_ref) > 200:
+        raise typer.BadParameter("at most 200 characters", param_hint="--case-ref")
+    for hint, text in (("--case-ref", case_ref), ("--operator", operator)):
+        bad = None if text is None else refused_character(text)
+        if bad is not None:
+            raise typer.BadParameter(f"no control characters ({bad})", param_hint=hint)
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.count = 0
-        self._file: TextIO | None = None
-        self._writer: CsvWriter | None = None
 
-    def __call__(self, rejection: Rejection) -> None:
-        if self._writer is None:
-            self._file = self.path.open("w", encoding="utf-8", newline="")
-            self._writer = CsvWriter(self._file, lineterminator="\n")
-            self._writer.writerow(("line", "reason"))
-        self._writer.writerow((rejection.line, rejection.reason))
-        self.count += 1
+class _ImportBar:
+    """The import's progress bar on stderr, shown once the index is loaded (after
+    a line saying where from) until the block ends."""
 
-    def __enter__(self) -> RejectionReport:
+    def __init__(self, file: Path, show: bool) -> None:
+        self.console = Console(stderr=True)
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            disable=not show,
+        )
+        self.task = self.bar.add_task(f"importing {file.name}", total=file.stat().st_size)
+
+    def loaded(self, index: ImportIndex) -> None:
+        if not self.bar.disable:
+            self.console.print(
+                f"index loaded from the {index.startup.source} in {index.seconds:.1f} s: "
+                f"{index.startup.rows:,} hashes, {index.replayed:,} changes replayed"
+            )
+        self.bar.start()
+
+    def read(self, position: int) -> None:
+        self.bar.update(self.task, completed=position)
+
+    def __enter__(self) -> _ImportBar:
         return self
 
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _value: BaseException | None,
-        _tb: TracebackType | None,
-    ) -> None:
-        if self._file is not None:
-            self._file.close()
-
-
-NO_MERGE = 2**62
-"""Merge threshold of the command's index: it is only asked exact questions, which
-the unmerged additions answer as fast (a merge of millions of codes costs seconds
-of CPU the import can use)."""
-SNAPSHOT_AFTER_REPLAY_SECONDS = 2.0
-"""A replay of the change feed longer than this (a snapshot older than imports
-made since) is followed by a fresh snapshot, so the next command need not redo it."""
-FEED_POLL_SECONDS = 1.0
-"""How often the command applies the change feed to its index while importing, so
-hashes registered or deactivated meanwhile through a server count."""
-
-
-@dataclass
-class ImportIndex:
-    """The index ``hashwall import`` asks which hashes are held, as a server loads it."""
-
-    index: HashIndex
-    follower: IndexFollower
-    startup: Startup
-    replayed: int
-    """Changes of the feed applied after the load."""
-    seconds: float
-    """Load and replay."""
-    snapshot_seconds: float | None = None
-    """Writing a snapshot after the load; None when none was written."""
-
-
-def load_import_index(engine: Engine, settings: Settings) -> ImportIndex:
-    """Load the index as a server starts: the newest snapshot plus the change feed,
-    or else every active hash from the database. After a load from the database
-    or a long replay a snapshot is written, as a server would, so the next
-    import or start reads it rather than doing the same again."""
-    started = time.perf_counter()
-    sessions = db.make_sessionmaker(engine)
-    index = new_index(settings.model_copy(update={"index_merge_threshold": NO_MERGE}))
-    startup = load(sessions, index, settings.snapshot_dir)
-    follower = IndexFollower(sessions, index, startup.checkpoint, startup.applied)
-    replay_started = time.perf_counter()
-    replayed = follower.poll()
-    replay_seconds = time.perf_counter() - replay_started
-    loaded = ImportIndex(index, follower, startup, replayed, time.perf_counter() - started)
-    stale = startup.source == "database" or replay_seconds > SNAPSHOT_AFTER_REPLAY_SECONDS
-    if stale and settings.index_snapshot_seconds:
-        started = time.perf_counter()
-        position, applied = follower.window()
-        if write_snapshot(settings.snapshot_dir, index, position, applied) is not None:
-            loaded.snapshot_seconds = time.perf_counter() - started
-    return loaded
-
-
-class _FeedPoll:
-    """Applies the change feed to the command's index at most once a ``seconds``."""
-
-    def __init__(self, follower: IndexFollower, seconds: float) -> None:
-        self.follower = follower
-        self.seconds = seconds
-        self.last = time.monotonic()
-
-    def __call__(self) -> None:
-        if time.monotonic() - self.last >= self.seconds:
-            self.follower.poll()
-            self.last = time.monotonic()
-
-
-@dataclass(frozen=True, slots=True)
-class ImportRun:
-    summary: ImportSummary
-    reported: int
-    """Lines in the rejection report."""
-    index: ImportIndex
-
-
-def run_import(
-    engine: Engine,
-    settings: Settings,
-    path: Path,
-    options: ImportOptions,
-    report: Path,
-    *,
-    progress: bool = True,
-    max_batches: int | None = None,
-) -> ImportRun:
-    """What ``hashwall import`` does: load the index, then the import with a
-    progress bar on stderr and the rejected lines in ``report``. The benchmark
-    runs imports through here too."""
-    console = Console(stderr=True)
-    with path.open("rb") as stream:
-        # A file that cannot be read at all fails before the index is loaded.
-        next(parse(options.fmt, LineReader(stream)), None)
-    loaded = load_import_index(engine, settings)
-    if progress:
-        console.print(
-            f"index loaded from the {loaded.startup.source} in {loaded.seconds:.1f} s: "
-            f"{loaded.startup.rows:,} hashes, {loaded.replayed:,} changes replayed"
-        )
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not progress,
-    )
-    follower = loaded.follower
-
-    def committed(batch: Committed) -> None:
-        # Its hashes are in the import's own record; the follower need not read them.
-        follower.skip(batch.change_id)
-
-    with bar, RejectionReport(report) as rejections:
-        task = bar.add_task(f"importing {path.name}", total=path.stat().st_size)
-        hooks = Hooks(
-            rejected=rejections,
-            committed=committed,
-            progress=lambda position: bar.update(task, completed=position),
-            between=_FeedPoll(follower, FEED_POLL_SECONDS),
-        )
-        summary = import_hash_list(
-            engine, path, options, loaded.index, hooks, max_batches=max_batches
-        )
-    return ImportRun(summary, rejections.count, loaded)
+    def __exit__(self, *_exc: object) -> None:
+        if self.bar.live.is_started:
+            self.bar.stop()
 
 
 def _operator() -> str:
@@ -444,26 +322,24 @@ def import_command(
     the same command after an interruption resumes after the last
     committed line; rerunning it after it finished adds nothing.
     """
-    if case_ref is not None and len(case_ref) > 200:
-        raise typer.BadParameter("at most 200 characters", param_hint="--case-ref")
-    for hint, text in (("--case-ref", case_ref), ("--operator", operator)):
-        bad = None if text is None else refused_character(text)
-        if bad is not None:
-            raise typer.BadParameter(f"no control characters ({bad})", param_hint=hint)
+    _check_texts(case_ref, operator)
     settings = Settings()
     database(settings, create=True)
     engine = db.make_engine(settings)
     report_path = report or file.with_name(file.name + ".rejected.csv")
-    options = ImportOptions(
-        fmt=fmt,
-        category=category,
-        case_ref=case_ref,
-        operator=(operator or _operator())[:100],
-        filename=str(file),
-        batch_size=batch_size,
-    )
+    who = (operator or _operator())[:100]
+    options = ImportOptions(fmt, category, case_ref, who, str(file), batch_size)
     try:
-        run = run_import(engine, settings, file, options, report_path, progress=progress)
+        with _ImportBar(file, progress) as bar:
+            run = import_list(
+                engine,
+                file,
+                options,
+                settings,
+                report=report_path,
+                progress=bar.read,
+                loaded=bar.loaded,
+            )
     except HashListError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -472,15 +348,21 @@ def import_command(
         raise typer.Exit(1) from exc
     finally:
         engine.dispose()
-    summary = run.summary
+    print(_import_line(file, run, report_path))
+
+
+def _import_line(file: Path, run: ImportRun, report_path: Path) -> str:
+    """What ``hashwall import`` prints when it is done."""
+    summary, index = run.summary, run.index
+    assert index is not None  # the command loads its own
     resumed = f", resumed after line {summary.resumed_from:,}" if summary.resumed_from else ""
     rate = summary.lines_this_run / summary.seconds if summary.seconds else 0.0
-    print(
+    return (
         f"{file}: {summary.lines:,} lines, {summary.added:,} added, "
         f"{summary.already_present:,} already present, {summary.rejected:,} rejected"
         + (f" (lines and reasons in {report_path})" if run.reported else "")
         + f"; {summary.seconds:.1f} s, {rate:,.0f} lines/s{resumed}; "
-        f"index loaded from the {run.index.startup.source} in {run.index.seconds:.1f} s"
+        f"index loaded from the {index.startup.source} in {index.seconds:.1f} s"
     )
 
 

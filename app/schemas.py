@@ -4,7 +4,6 @@ are matching's own (:mod:`matching.types`), named here for the routers."""
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import (
@@ -16,17 +15,10 @@ from pydantic import (
     model_validator,
 )
 
+from app.services.hashlists.formats import HashListFormat
 from app.text import MultilineText, PlainText
 from hashing.types import HashValue, Signal
 from matching.types import Category, Decision, Evidence
-
-
-class HashListFormat(StrEnum):
-    """File formats of hash lists (docs/hashlists.md)."""
-
-    CSV = "csv"
-    THREATEXCHANGE = "threatexchange"
-    STOPNCII = "stopncii"
 
 
 class HashSet(BaseModel):

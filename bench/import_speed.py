@@ -3,13 +3,14 @@
 Writes ``--files`` lists of N random PDQ hashes (1 x 1,000,000 by default), then
 for a fresh SQLite file and a fresh PostgreSQL schema (on the test server at
 127.0.0.1:5432) per ``--prefill`` count (items put in the database first)
-imports each list in turn with :func:`app.cli.run_import`, then the last one
-again: the first runs store every hash (one item each, the hash inline, one
-change-feed row per batch), the last finds every hash already held and adds
-nothing (the idempotent path). Each run first loads the index as the command
-does (from the database when there is no snapshot, else from the snapshot plus
-the change feed; a snapshot is written after a load from the database or a
-long replay).
+imports each list in turn with
+:func:`app.services.hashlists.importing.import_list` (what ``hashwall import``
+calls), then the last one again: the first runs store every hash (one item
+each, the hash inline, one change-feed row per batch), the last finds every hash
+already held and adds nothing (the idempotent path). Each run first loads the
+index as the command does (from the database when there is no snapshot, else
+from the snapshot plus the change feed; a snapshot is written after a load from
+the database or a long replay).
 
 With ``--upload``, a new list of the same size is then sent to ``POST /import``
 of a real ``hashwall serve`` on the same database.
@@ -46,9 +47,10 @@ import numpy as np
 from sqlalchemy import Engine, text
 
 from app import db
-from app.cli import run_import
 from app.services.hashlists.formats import Format
-from app.services.hashlists.importer import DEFAULT_BATCH, ImportOptions
+from app.services.hashlists.importer import DEFAULT_BATCH
+from app.services.hashlists.importing import import_list
+from app.services.hashlists.resume import ImportOptions
 from app.settings import Settings
 from bench.imported import BATCH as IMPORT_BATCH
 from bench.imported import catch_up_sequence, write_batch
@@ -142,11 +144,10 @@ def run_imports(
             *((f"file {i + 1}", source) for i, source in enumerate(sources)),
             ("same file again", sources[-1]),
         ]:
-            run = run_import(
-                engine, settings, source, options, root / "rejected.csv", progress=False
-            )
+            run = import_list(engine, source, options, settings, report=root / "rejected.csv")
             s = run.summary
             loaded = run.index
+            assert loaded is not None  # loaded for the import, as the command does
             written = (
                 f"; snapshot written in {loaded.snapshot_seconds:.1f} s"
                 if loaded.snapshot_seconds is not None

@@ -12,16 +12,11 @@ from app.auth import Principal
 from app.deps import AdminKey, StateDep
 from app.errors import ApiError, responses
 from app.routers.bodies import form_choice, form_file, form_text, read_form
-from app.schemas import HashListFormat, ImportRejection, ImportResult
-from app.services.hashlists.formats import HashListError
-from app.services.hashlists.importer import (
-    Committed,
-    Hooks,
-    ImportConflict,
-    ImportOptions,
-    RejectionSample,
-    import_hash_list,
-)
+from app.schemas import ImportRejection, ImportResult
+from app.services.hashlists.formats import HashListError, HashListFormat
+from app.services.hashlists.import_index import ServedIndex
+from app.services.hashlists.importing import import_list
+from app.services.hashlists.resume import ImportConflict, ImportOptions
 from app.services.uploads import spool
 from app.state import AppState
 from matching import Category
@@ -52,16 +47,6 @@ _OPENAPI_BODY: dict[str, Any] = {
 }
 
 
-def _add_to_index(state: AppState, batch: Committed) -> None:
-    # This process matches the new hashes at once; the others through the feed.
-    for signal, entries in batch.added.items():
-        state.index.add_many(signal, entries)
-    runner = state.index_runner
-    if runner is not None and runner.follower is not None:
-        # Already applied: this process's follower need not read the batch back.
-        runner.follower.skip(batch.change_id)
-
-
 def _import_upload(
     state: AppState,
     principal: Principal,
@@ -71,8 +56,6 @@ def _import_upload(
     category: Category,
     case_ref: str | None,
 ) -> ImportResult:
-    sample = RejectionSample(MAX_REJECTIONS_SHOWN)
-    hooks = Hooks(rejected=sample, committed=lambda added: _add_to_index(state, added))
     file: BinaryIO = upload.file
     options = ImportOptions(
         fmt=fmt,
@@ -85,13 +68,19 @@ def _import_upload(
     # and gone when the import ends however it ends.
     with spool(file, state.settings.upload_dir) as (path, digest):
         try:
-            summary = import_hash_list(
-                state.engine, path, options, state.index, hooks, digest=digest.to_hex()
+            run = import_list(
+                state.engine,
+                path,
+                options,
+                ServedIndex(state.index, state.index_runner),
+                digest=digest.to_hex(),
+                keep_rejections=MAX_REJECTIONS_SHOWN,
             )
         except HashListError as exc:
             raise ApiError(422, "invalid_hash_list", str(exc)) from None
         except ImportConflict as exc:
             raise ApiError(409, "import_in_progress", str(exc)) from None
+    summary, sample = run.summary, run.rejections
     return ImportResult(
         import_id=summary.import_id,
         file_sha256=summary.file_sha256,

@@ -9,17 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.services.hashlists.formats import (
-    MAX_LINE_BYTES,
-    Entry,
-    Format,
-    HashListError,
-    LineReader,
-    OutRow,
-    Rejection,
-    Writer,
-    parse,
-)
+from app.services.hashlists.formats import Entry, Format, HashListError, parse
+from app.services.hashlists.lines import MAX_LINE_BYTES, LineReader, Rejection
+from app.services.hashlists.list_writer import OutRow, Writer
 from hashing.types import Signal
 from matching import Category
 

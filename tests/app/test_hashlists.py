@@ -19,15 +19,11 @@ from typer.testing import CliRunner
 from app import db
 from app.cli import cli
 from app.models import AuditEvent, HashImport, IndexChange, Item, ItemHash
-from app.services.hashlists import importer
+from app.services.hashlists import writing
 from app.services.hashlists.exporter import export_hash_list
 from app.services.hashlists.formats import Format, HashListError
-from app.services.hashlists.importer import (
-    Hooks,
-    ImportOptions,
-    ImportSummary,
-    import_hash_list,
-)
+from app.services.hashlists.importer import Hooks, import_hash_list
+from app.services.hashlists.resume import ImportOptions, ImportSummary
 from app.services.index_store import load_index, new_index
 from app.services.sync import ADD_RANGE, IndexFollower
 from app.settings import Settings
@@ -218,7 +214,7 @@ def test_a_batch_that_fails_is_rolled_back_and_the_rerun_completes_it(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = csv_file(tmp_path / "list.csv", [f"pdq,{h},," for h in hexes(50)])
-    real = importer._BatchWriter._insert
+    real = writing.BatchWriter._insert
     calls = {"n": 0}
 
     def failing(self: Any, *args: Any) -> Any:
@@ -227,14 +223,14 @@ def test_a_batch_that_fails_is_rolled_back_and_the_rerun_completes_it(
             raise RuntimeError("disk full")
         return real(self, *args)
 
-    monkeypatch.setattr(importer._BatchWriter, "_insert", failing)
+    monkeypatch.setattr(writing.BatchWriter, "_insert", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         imported(engine, path, options(batch_size=10))
     assert count(engine, Item) == 20
     with engine.connect() as conn:
         assert conn.scalar(select(HashImport.status)) == "failed"
         assert conn.scalar(select(HashImport.lines_done)) == 21
-    monkeypatch.setattr(importer._BatchWriter, "_insert", real)
+    monkeypatch.setattr(writing.BatchWriter, "_insert", real)
     again = imported(engine, path, options(batch_size=10))
     assert (again.resumed_from, again.added, again.already_present) == (21, 50, 0)
     assert count(engine, Item) == 50

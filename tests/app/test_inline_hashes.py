@@ -23,7 +23,8 @@ from app.repository import hashes
 from app.repository.hashes import NewHash, item_frames
 from app.services import sync
 from app.services.hashlists.formats import Format
-from app.services.hashlists.importer import Hooks, ImportOptions, import_hash_list
+from app.services.hashlists.importer import Hooks, import_hash_list
+from app.services.hashlists.resume import ImportOptions
 from app.services.index_store import load_index, new_index, write_snapshot
 from app.services.registering import register_item
 from app.services.sync import ADD_RANGE, IndexFollower

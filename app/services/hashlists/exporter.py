@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TextIO
 
-from sqlalchemy import Engine, select, union_all
+from sqlalchemy import Engine, Row, Select, select, union_all
 
 from app.models import Item, ItemHash
-from app.services.hashlists.formats import BAND_VARIANTS, Format, OutRow, Writer
+from app.services.hashlists.formats import BAND_VARIANTS, Format
+from app.services.hashlists.list_writer import OutRow, Writer
 from hashing.types import Signal
 from matching import Category
 
@@ -40,8 +43,21 @@ def export_hash_list(
     (the first item holding a hash, by id, gives its category, case and quality).
 
     Band hashes (the top and bottom of a picture) are left out: they match only
-    in pairs, and a partner would take each for a whole picture.
+    in pairs, and a partner would take each for a whole picture. The rows are
+    read in one transaction, :data:`STREAM_ROWS` at a time.
     """
+    with engine.connect() as conn:
+        rows = conn.execution_options(yield_per=STREAM_ROWS).execute(_query(category, signal))
+        return _write(rows, Writer(fmt, out))
+
+
+_Exported = Select[str, bytes, str, str | None, int | None, str | None, str, datetime]
+"""The fields of an :class:`OutRow`, in order."""
+
+
+def _query(category: Category | None, signal: Signal | None) -> _Exported:
+    """Every active hash (registered or inline) as the fields of an
+    :class:`OutRow`, ordered by signal, value and the id of the item holding it."""
     columns = (
         Item.category,
         Item.case_ref,
@@ -67,7 +83,7 @@ def export_hash_list(
         registered = registered.where(ItemHash.signal == signal.value)
         inline = inline.where(Item.hash_signal == signal.value)
     both = union_all(registered, inline).subquery()
-    query = select(
+    return select(
         both.c.signal,
         both.c.value,
         both.c.category,
@@ -83,19 +99,23 @@ def export_hash_list(
         both.c.value,
         both.c.item_id,
     )
-    writer = Writer(fmt, out)
+
+
+def _write(
+    rows: Iterable[Row[str, bytes, str, str | None, int | None, str | None, str, datetime]],
+    writer: Writer,
+) -> ExportSummary:
+    """Each hash of ``rows`` (ordered as :func:`_query` orders them) once."""
     written = skipped = duplicates = 0
     previous: tuple[str, bytes] | None = None
-    with engine.connect() as conn:
-        rows = conn.execution_options(yield_per=STREAM_ROWS).execute(query)
-        for row in rows:
-            key = (row.signal, row.value)
-            if key == previous:
-                duplicates += 1
-                continue
-            previous = key
-            if writer.write(OutRow(*row)):
-                written += 1
-            else:
-                skipped += 1
+    for row in rows:
+        key = (row.signal, row.value)
+        if key == previous:
+            duplicates += 1
+            continue
+        previous = key
+        if writer.write(OutRow(*row)):
+            written += 1
+        else:
+            skipped += 1
     return ExportSummary(written, skipped, duplicates)

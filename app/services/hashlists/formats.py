@@ -1,4 +1,5 @@
-"""Hash-list file formats: reading them line by line, and writing them.
+"""Hash-list file formats, and parsing a file's lines in one into entries
+(:mod:`.lines` reads the lines; :mod:`.list_writer` writes the formats).
 
 Three formats (docs/hashlists.md gives the facts each rests on):
 
@@ -28,22 +29,16 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, BinaryIO, NamedTuple, TextIO
+from enum import StrEnum
+from typing import Any, NamedTuple
 
-from app.csvfile import CsvWriter
-from app.schemas import HashListFormat
+from app.services.hashlists.lines import Line, Rejection
 from app.text import refused_character
 from hashing.types import HashFormatError, Signal, hex_bytes, informative
 from matching import Category
 
 CASE_REF_MAX = 200
 """Characters of ``items.case_ref``."""
-BOM = b"\xef\xbb\xbf"
-MAX_LINE_BYTES = 64 * 1024
-"""A longer line is rejected unread: no hash-list line comes near it, and an
-upload with no line breaks must not be read into memory whole."""
 
 # Media types of hash-only items, as registrations by hashes store them.
 STILL_HASHES = "hashes"
@@ -53,6 +48,14 @@ VIDEO_MEDIA = frozenset({"video", VIDEO_HASHES})
 
 BAND_VARIANTS = frozenset({"half_top", "half_bottom"})
 """PDQ of a band of an image: evidence only in pairs, never shared as a picture."""
+
+
+class HashListFormat(StrEnum):
+    """File formats of hash lists (docs/hashlists.md)."""
+
+    CSV = "csv"
+    THREATEXCHANGE = "threatexchange"
+    STOPNCII = "stopncii"
 
 
 Format = HashListFormat
@@ -83,74 +86,7 @@ class Entry(NamedTuple):
     media_type: str = STILL_HASHES
 
 
-class Rejection(NamedTuple):
-    line: int
-    reason: str
-
-
 Parsed = Entry | Rejection
-
-
-class Line(NamedTuple):
-    number: int
-    text: str
-
-
-class LineReader:
-    """Decoded, non-blank lines of a file without their line ends.
-
-    An over-long line is a rejection, and bytes that are not UTF-8 are replaced
-    (so the format rejects that line, not the file). ``position`` is the bytes
-    read so far, for a progress bar; ``lines`` the physical lines read.
-    """
-
-    BLOCK = 1 << 20
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-        self.position = 0
-        self.lines = 0
-
-    def __iter__(self) -> Iterator[Line | Rejection]:
-        # Whole blocks split in C: faster than readline per line.
-        too_long = f"line longer than {MAX_LINE_BYTES} bytes"
-        number = 0
-        pending = b""
-        overlong = False  # the line being read has passed the limit: drop it
-        read = 0
-        while block := self._stream.read(self.BLOCK):
-            read += len(block)
-            parts = block.split(b"\n")
-            parts[0] = pending + parts[0]
-            pending = parts.pop()
-            if number == 0 and parts and parts[0].startswith(BOM):
-                parts[0] = parts[0][len(BOM) :]
-            for raw in parts:
-                number += 1
-                if overlong or len(raw) > MAX_LINE_BYTES:
-                    overlong = False
-                    yield Rejection(number, too_long)
-                    continue
-                text = raw.decode("utf-8", errors="replace")
-                if text.endswith("\r"):
-                    text = text[:-1]
-                if text and not text.isspace():
-                    yield Line(number, text)
-            if len(pending) > MAX_LINE_BYTES:
-                overlong, pending = True, b""
-            self.lines = number
-            self.position = read - len(pending)
-        if pending or overlong:
-            number += 1
-            if number == 1 and pending.startswith(BOM):
-                pending = pending[len(BOM) :]
-            text = pending.decode("utf-8", errors="replace").rstrip("\r")
-            if overlong:
-                yield Rejection(number, too_long)
-            elif text and not text.isspace():
-                yield Line(number, text)
-        self.lines = number
-        self.position = read
 
 
 def parse(fmt: Format, lines: Iterable[Line | Rejection]) -> Iterator[Parsed]:
@@ -443,71 +379,3 @@ def _stopncii_entry(line: Line) -> Entry:
 
 def _parse_stopncii(lines: Iterator[Line | Rejection]) -> Iterator[Parsed]:
     return _each(lines, _stopncii_entry)
-
-
-@dataclass(frozen=True, slots=True)
-class OutRow:
-    """One active hash as an export sees it."""
-
-    signal: str
-    value: bytes
-    category: str
-    case_ref: str | None
-    quality: int | None
-    note: str | None
-    media_type: str
-    created_at: datetime
-
-
-class Writer:
-    """Writes rows of one format; :meth:`write` says False for a row the format
-    has no name for (a pHash in a ThreatExchange list)."""
-
-    def __init__(self, fmt: Format, out: TextIO) -> None:
-        self.fmt = fmt
-        self.out = out
-        self._csv = CsvWriter(out, lineterminator="\n")
-        if fmt is Format.CSV:
-            self._csv.writerow(CSV_COLUMNS)
-
-    def write(self, row: OutRow) -> bool:
-        if self.fmt is Format.CSV:
-            quality = "" if row.quality is None else str(row.quality)
-            self._csv.writerow(
-                (row.signal, row.value.hex(), row.category, row.case_ref or "", quality)
-            )
-            return True
-        if self.fmt is Format.THREATEXCHANGE:
-            name = _te_name(row)
-            if name is None:
-                return False
-            self.out.write(f"{name} {row.value.hex()}\n")
-            return True
-        if row.signal != Signal.PDQ.value:
-            return False
-        cases = _cases_out(row)
-        record = {
-            "signalType": STOPNCII_PDQ,
-            "hashValue": row.value.hex(),
-            "hashStatus": "Active",
-            "caseNumbers": dict.fromkeys(cases, "Active"),
-            "lastModtimestamp": int(row.created_at.timestamp()),
-        }
-        self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        return True
-
-
-def _te_name(row: OutRow) -> str | None:
-    if row.signal == Signal.PDQ.value:
-        return "pdq"
-    if row.signal == Signal.SHA256.value and row.media_type in VIDEO_MEDIA:
-        return "video_sha256"
-    return None  # python-threatexchange has no photo digest or pHash type
-
-
-def _cases_out(row: OutRow) -> list[str]:
-    if row.note is not None and row.note.startswith(STOPNCII_NOTE):
-        text = row.note[len(STOPNCII_NOTE) :]
-    else:
-        text = row.case_ref or ""
-    return [case for case in text.split(",") if case]
