@@ -2,8 +2,9 @@
 
 A clip is hashed as a list of keyframes, each hashed like a still image by
 :func:`hashing.pipeline.hash_pixels`. The decoders in :mod:`hashing.video` and
-:mod:`hashing.animation` feed every decoded frame's thumbnail to a
-:class:`KeyframeSelector`, which picks frames by content (a shot change) and by
+:mod:`hashing.animation` hand their frames to the loop of
+:mod:`hashing.keyframes`, which feeds every decoded frame's thumbnail to a
+:class:`KeyframeSelector`. It picks frames by content (a shot change) and by
 clock (at least one every ``interval`` seconds), and drops a frame that shows
 what the previous keyframe showed, so a static shot costs one hash.
 """
