@@ -19,7 +19,7 @@ crop) and shares out its evidence over time the same way.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
@@ -30,6 +30,7 @@ from hashing.clip import ClipHashes
 from hashing.features import LocalFeatures
 from hashing.transforms import Transform, inverse
 from hashing.types import HashValue, Signal
+from hashing.variants import Variant
 from hashing.vpdq import VpdqFrame
 from index import HashIndex
 from index.local import LocalIndex
@@ -53,7 +54,10 @@ class Part(IntEnum):
     caption or banner across one of them leaves the other matching."""
 
 
-BAND_VARIANTS = {"half_top": Part.TOP, "half_bottom": Part.BOTTOM}
+BAND_VARIANTS: Mapping[str, Part] = {Variant.HALF_TOP: Part.TOP, Variant.HALF_BOTTOM: Part.BOTTOM}
+"""The variants that are PDQ of a band of an image, and the part each covers:
+evidence only in pairs (a caption across the middle leaves both), never shared
+as a picture on its own (a hash-list export leaves them out)."""
 
 
 @dataclass(frozen=True, slots=True)

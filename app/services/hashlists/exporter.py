@@ -8,9 +8,10 @@ from typing import TextIO
 from sqlalchemy import Engine, select, union_all
 
 from app.models import Item, ItemHash
-from app.services.hashlists.formats import BAND_VARIANTS, Format, OutRow, Writer
+from app.services.hashlists.formats import Format, OutRow, Writer
 from hashing.types import Signal
 from matching import Category
+from matching.clip import BAND_VARIANTS
 
 STREAM_ROWS = 10_000
 """Rows fetched at a time: a server-side cursor on PostgreSQL, so an export of
