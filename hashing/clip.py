@@ -19,8 +19,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from hashing.cells import Cells, cells
 from hashing.decode import DecodeError, DecodeErrorCode
-from hashing.features import Cells, LocalFeatures, cells, item_features, upload_features
+from hashing.features import LocalFeatures, item_features, upload_features
 from hashing.hashers import pdq
 from hashing.pipeline import View, hash_pixels
 from hashing.transforms import Transform

@@ -21,9 +21,10 @@ import numpy.typing as npt
 from hashing.augment import variant_hashes
 from hashing.borders import Box, crop, luma, trim_passes
 from hashing.canvas import canvas
+from hashing.cells import Cells, cells
 from hashing.decode import DecodeLimits, ImageFormat, decode_image
 from hashing.embedded import find_embedded
-from hashing.features import Cells, LocalFeatures, cells, item_features, upload_frame
+from hashing.features import LocalFeatures, item_features, upload_frame
 from hashing.hashers import pdq_dihedral, phash_dihedral, phash_thumbnail, sha256
 from hashing.transforms import Transform
 from hashing.types import HashValue

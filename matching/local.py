@@ -19,7 +19,7 @@ For each candidate item (found by the descriptor index, :mod:`index.local`):
    stickers as readily as a photograph's own content, so a registered
    screenshot and another picture in the same app frame can agree on dozens of
    inliers. So the upload is warped into the item's frame and its cells
-   compared with the item's cell signatures (:func:`hashing.features.cells`).
+   compared with the item's cell signatures (:func:`hashing.cells.cells`).
    Only cells of the item's natural content count (cells mostly flat, which is
    what chrome, banners and text backgrounds are made of, do not); a cell of the
    upload that disagrees but is partly flat is an overlay (a sticker, a caption)
@@ -45,16 +45,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from hashing.features import (
-    CELL_GRID,
-    UPLOAD_AREA,
-    Cells,
-    LocalFeatures,
-    cell_shares,
-    cells,
-    low_frequencies,
-    upload_features,
-)
+from hashing.cells import CELL_GRID, Cells, cell_shares, cells, low_frequencies
+from hashing.features import UPLOAD_AREA, LocalFeatures, upload_features
 from hashing.insets import Box
 from hashing.transforms import Transform
 from hashing.types import u8

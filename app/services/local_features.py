@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Item, ItemFeatures
-from hashing.features import CELL_GRID, Cells, LocalFeatures
+from hashing.cells import CELL_GRID, Cells
+from hashing.features import LocalFeatures
 from index import HashIndex
 from index.local import Entry
 

@@ -10,8 +10,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from hashing.cells import CELL_GRID, cells
 from hashing.decode import decode_image
-from hashing.features import CELL_GRID, LocalFeatures, cells, item_features, upload_features
+from hashing.features import LocalFeatures, item_features, upload_features
 from hashing.types import u8
 from index.local import Entry, LocalIndex
 from index.vocabulary import Vocabulary
