@@ -21,7 +21,7 @@ from app.state import AppState
 from hashing.pipeline import ImageHashes
 from hashing.vpdq import parse_vpdq
 from matching import Category, Verdict
-from matching.clip import ClipQuery, clip_query, vpdq_query
+from matching.clip_frames import ClipQuery, clip_query, vpdq_query
 from matching.still import Query, hash_query, image_query
 
 router = APIRouter(tags=["check"])

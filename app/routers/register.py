@@ -43,7 +43,7 @@ from hashing.pipeline import ImageHashes
 from hashing.transforms import Transform
 from hashing.vpdq import parse_vpdq
 from matching import Category
-from matching.clip import ClipQuery, clip_query, vpdq_query
+from matching.clip_frames import ClipQuery, clip_query, vpdq_query
 from matching.still import Query, hash_query, image_query
 
 router = APIRouter(tags=["register"])

@@ -15,7 +15,7 @@ from app.services.items import judge
 from app.services.stats import count_check
 from index import HashIndex
 from matching import MatchPolicy, Verdict
-from matching.clip import ClipQuery
+from matching.clip_frames import ClipQuery
 from matching.still import Query
 
 # A Core insert built once: the ORM's unit of work cost more than the insert.

@@ -34,14 +34,9 @@ from matching import (
     decide,
     holds,
 )
-from matching.clip import (
-    BAND_VARIANTS,
-    ClipQuery,
-    ItemFrames,
-    item_frames_of,
-    search_clip,
-    still_coverage,
-)
+from matching.clip import search_clip
+from matching.clip_compare import still_coverage
+from matching.clip_frames import BAND_VARIANTS, ClipQuery, ItemFrames, item_frames_of
 from matching.still import Query, search_still
 
 INLINE_VARIANT = "original"

@@ -11,7 +11,7 @@ from app.models import Item, ItemHash
 from app.services.hashlists.formats import Format, OutRow, Writer
 from hashing.types import Signal
 from matching import Category
-from matching.clip import BAND_VARIANTS
+from matching.clip_frames import BAND_VARIANTS
 
 STREAM_ROWS = 10_000
 """Rows fetched at a time: a server-side cursor on PostgreSQL, so an export of
