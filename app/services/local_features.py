@@ -19,7 +19,7 @@ from app.models import Item, ItemFeatures
 from hashing.cells import CELL_GRID, Cells
 from hashing.features import LocalFeatures
 from index import HashIndex
-from index.local import Entry
+from index.entries import Entry
 
 POSITION_SCALE = 16
 """Keypoint positions are stored in sixteenths of a pixel (uint16: frames up to 4095 px)."""

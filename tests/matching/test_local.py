@@ -14,7 +14,8 @@ from hashing.cells import CELL_GRID, cells
 from hashing.decode import decode_image
 from hashing.features import LocalFeatures, item_features, upload_features
 from hashing.types import u8
-from index.local import Entry, LocalIndex
+from index.entries import Entry
+from index.local import LocalIndex
 from index.vocabulary import Vocabulary
 from matching import Decision, MatchPolicy
 from matching.agreement import MAX_CELL_BITS, ItemLocal, _frequencies, _quarters
