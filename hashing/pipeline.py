@@ -132,7 +132,9 @@ def hash_view(
 
 
 EMBEDDED_VIEW = Variant.EMBEDDED
-"""Name of the view of a picture found inside a larger canvas."""
+"""Name of the view of a picture found inside a larger canvas; the same member
+as :attr:`Variant.EMBEDDED`, which this package uses (``app.services.items``
+still reads this name)."""
 
 
 def hash_pixels(pixels: npt.NDArray[np.uint8], *, layouts: bool = True) -> list[View]:
