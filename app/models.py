@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from hashing.variants import Variant
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -153,7 +155,7 @@ class ItemHash(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
     signal: Mapped[str] = mapped_column(String(20))
     value: Mapped[bytes] = mapped_column(LargeBinary)
-    variant: Mapped[str] = mapped_column(String(40), default="original")
+    variant: Mapped[str] = mapped_column(String(40), default=Variant.ORIGINAL.value)
     quality: Mapped[int | None] = mapped_column(Integer)
     frame_at: Mapped[float | None] = mapped_column(Float)
     """Seconds into the clip of the keyframe this hash is of; None for a still."""

@@ -47,8 +47,8 @@ from bench import edits
 from hashing.pipeline import hash_image_bytes
 from hashing.types import Signal
 from index import BinaryIndex, HashIndex, snapshot
-from index.binary import _Main
 from index.mih import Layout
+from index.segments import MainSegment
 from matching.still import image_query
 
 BITS = 256
@@ -151,7 +151,7 @@ def baseline_index(index: BinaryIndex, widths: tuple[int, ...]) -> BinaryIndex:
     """An index over the same code and key arrays with tables of ``widths``."""
     main = index._main
     other = BinaryIndex(BITS, radius=index.radius)
-    other._main = _Main(main.codes, main.keys, Layout(widths))
+    other._main = MainSegment(main.codes, main.keys, Layout(widths))
     return other
 
 

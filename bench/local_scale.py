@@ -41,9 +41,11 @@ from app.settings import Settings
 from bench.corpus import load_corpus, split
 from bench.families import apply
 from bench.generalization import photo_bytes
+from hashing.cells import CELL_GRID, cells
 from hashing.decode import decode_image
-from hashing.features import CELL_GRID, ITEM_KEYPOINTS, cells, item_features, upload_features
-from index.local import SIGNATURE_WORDS, LocalIndex, bucket_bits, build_postings
+from hashing.features import ITEM_KEYPOINTS, item_features, upload_features
+from index.local import LocalIndex
+from index.postings import SIGNATURE_WORDS, bucket_bits, build_postings
 from index.vocabulary import Vocabulary
 from matching.local import search_index
 

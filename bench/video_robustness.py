@@ -11,7 +11,7 @@ once, ``index.add``, and ``clip_features`` into the local tier), and a second
 index holds a 10 s excerpt of each registered source instead.
 Every edit is applied to every source's decoded file, encoded again and
 decided by the service's own logic (``hash_video`` with the check limits,
-``matching.clip.clip_query``, ``search_clip``, ``matching.decide``),
+``matching.clip_frames.clip_query``, ``search_clip``, ``matching.decide``),
 with frames loaded from the stored hashes as ``item_frames`` groups them, and
 again without the local tier's candidates (the global hashes alone).
 
@@ -60,15 +60,8 @@ from hashing.types import Signal, u8
 from hashing.video import hash_video
 from index import HashIndex
 from matching import Candidate, Decision, ItemFacts
-from matching.clip import (
-    PDQ_BYTES,
-    ClipQuery,
-    ItemFrames,
-    Part,
-    clip_query,
-    item_frames_of,
-    search_clip,
-)
+from matching.clip import search_clip
+from matching.clip_frames import PDQ_BYTES, ClipQuery, ItemFrames, Part, clip_query, item_frames_of
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTOS = REPO.parent / "shared" / "corpus-dev"

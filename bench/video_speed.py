@@ -64,7 +64,8 @@ from hashing.types import u8
 from hashing.video import _luma, _rgb, hash_video
 from index import HashIndex
 from matching import Decision
-from matching.clip import ItemFrames, clip_query, item_frames_of, search_clip
+from matching.clip import search_clip
+from matching.clip_frames import ItemFrames, clip_query, item_frames_of
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTOS = REPO.parent / "shared" / "corpus-dev"

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from hashing.canvas import canvas
 from hashing.hashers import pdq
 from hashing.types import HashValue, u8
+from hashing.variants import Variant
 
 # Share of each side kept by a centred crop.
 CENTRE_CROPS = (0.95, 0.90, 0.85, 0.80)
@@ -51,18 +52,21 @@ def _rotate(pixels: npt.NDArray[np.uint8], degrees: float) -> npt.NDArray[np.uin
     return u8(cv2.warpAffine(pixels, matrix, (width, height)))
 
 
-def variant_regions(pixels: npt.NDArray[np.uint8]) -> list[tuple[str, npt.NDArray[np.uint8]]]:
-    """Named crops and rotations of an image's content (RGB pixels)."""
-    regions = [(f"centre{round(s * 100)}", _centre(pixels, s)) for s in CENTRE_CROPS]
+def variant_regions(pixels: npt.NDArray[np.uint8]) -> list[tuple[Variant, npt.NDArray[np.uint8]]]:
+    """Named crops and rotations of an image's content (RGB pixels).
+
+    Each point of the grid above is the :class:`Variant` of its name (a grid
+    point without one raises ValueError: a new name is a new stored string)."""
+    regions = [(Variant(f"centre{round(s * 100)}"), _centre(pixels, s)) for s in CENTRE_CROPS]
     regions += [
-        (f"{corner}{round(s * 100)}", _corner(pixels, s, corner))
+        (Variant(f"{corner}{round(s * 100)}"), _corner(pixels, s, corner))
         for s in CORNER_CROPS
         for corner in _CORNERS
     ]
-    regions += [(f"rot{d:+g}", _rotate(pixels, d)) for d in ROTATIONS]
+    regions += [(Variant(f"rot{d:+g}"), _rotate(pixels, d)) for d in ROTATIONS]
     return regions
 
 
-def variant_hashes(pixels: npt.NDArray[np.uint8]) -> list[tuple[str, HashValue]]:
+def variant_hashes(pixels: npt.NDArray[np.uint8]) -> list[tuple[Variant, HashValue]]:
     """PDQ (original orientation) of every variant region of RGB content pixels."""
     return [(name, pdq(canvas(region))[0]) for name, region in variant_regions(pixels)]

@@ -2,8 +2,9 @@
 
 A clip is hashed as a list of keyframes, each hashed like a still image by
 :func:`hashing.pipeline.hash_pixels`. The decoders in :mod:`hashing.video` and
-:mod:`hashing.animation` feed every decoded frame's thumbnail to a
-:class:`KeyframeSelector`, which picks frames by content (a shot change) and by
+:mod:`hashing.animation` hand their frames to the loop of
+:mod:`hashing.keyframes`, which feeds every decoded frame's thumbnail to a
+:class:`KeyframeSelector`. It picks frames by content (a shot change) and by
 clock (at least one every ``interval`` seconds), and drops a frame that shows
 what the previous keyframe showed, so a static shot costs one hash.
 """
@@ -18,8 +19,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from hashing.cells import Cells, cells
 from hashing.decode import DecodeError, DecodeErrorCode
-from hashing.features import Cells, LocalFeatures, cells, item_features, upload_features
+from hashing.features import LocalFeatures, item_features, upload_features
 from hashing.hashers import pdq
 from hashing.pipeline import View, hash_pixels
 from hashing.transforms import Transform

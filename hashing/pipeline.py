@@ -21,12 +21,14 @@ import numpy.typing as npt
 from hashing.augment import variant_hashes
 from hashing.borders import Box, crop, luma, trim_passes
 from hashing.canvas import canvas
+from hashing.cells import Cells, cells
 from hashing.decode import DecodeLimits, ImageFormat, decode_image
 from hashing.embedded import find_embedded
-from hashing.features import Cells, LocalFeatures, cells, item_features, upload_frame
+from hashing.features import LocalFeatures, item_features, upload_frame
 from hashing.hashers import pdq_dihedral, phash_dihedral, phash_thumbnail, sha256
 from hashing.transforms import Transform
 from hashing.types import HashValue
+from hashing.variants import TRIM_VIEWS, Variant, of_untrimmed
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +38,7 @@ class View:
     ``pdq`` and ``phash`` map each transform *applied to the image* to its hash.
     """
 
-    name: str
+    name: Variant
     content: Box
     """Where this view sits in the decoded pixels."""
     pdq: dict[Transform, HashValue]
@@ -107,11 +109,11 @@ class ImageHashes:
 
 
 # Trimming passes; the view after each pass that changed the box is hashed.
-TRIM_PASSES = 3
+TRIM_PASSES = len(TRIM_VIEWS)
 
 
 def hash_view(
-    pixels: npt.NDArray[np.uint8], box: Box, name: str, *, with_halves: bool = False
+    pixels: npt.NDArray[np.uint8], box: Box, name: Variant, *, with_halves: bool = False
 ) -> View:
     """Shrink the content box to the canvas and hash all eight orientations (and,
     ``with_halves``, the canvas's top and bottom bands); RGB pixels or luma."""
@@ -127,10 +129,6 @@ def hash_view(
         bands.get(Transform.ORIGINAL),
         bands.get(Transform.FLIP_HORIZONTAL),
     )
-
-
-EMBEDDED_VIEW = "embedded"
-"""Name of the view of a picture found inside a larger canvas."""
 
 
 def hash_pixels(pixels: npt.NDArray[np.uint8], *, layouts: bool = True) -> list[View]:
@@ -156,16 +154,16 @@ def hash_pixels(pixels: npt.NDArray[np.uint8], *, layouts: bool = True) -> list[
     pixels = luma(pixels)
     boxes = trim_passes(pixels, TRIM_PASSES)
     views = [
-        hash_view(pixels, box, f"trim{depth}", with_halves=layouts and depth == 1)
-        for depth, box in enumerate(boxes, 1)
+        hash_view(pixels, box, name, with_halves=layouts and name is Variant.TRIM1)
+        for name, box in zip(TRIM_VIEWS, boxes, strict=False)
     ]
     height, width = pixels.shape[:2]
     whole = Box(0, height, 0, width)
     if boxes[0] != whole:
-        views.append(hash_view(pixels, whole, "untrimmed"))
+        views.append(hash_view(pixels, whole, Variant.UNTRIMMED))
     embedded = find_embedded(pixels) if layouts else None
     if embedded is not None and not any(_near(embedded, box) for box in boxes):
-        views.append(hash_view(pixels, embedded, EMBEDDED_VIEW))
+        views.append(hash_view(pixels, embedded, Variant.EMBEDDED))
     return views
 
 
@@ -192,11 +190,11 @@ def _variants(pixels: npt.NDArray[np.uint8], views: list[View]) -> list[tuple[st
     """Crop and rotation variants of the primary view and, when trimming took
     something, of the whole image too: an edit of a photo with a flat edge (a
     rotation's black corners, a tight crop) can change what trimming keeps."""
-    out = variant_hashes(crop(pixels, views[0].content))
-    untrimmed = [v for v in views if v.name == "untrimmed"]
+    out: list[tuple[str, HashValue]] = list(variant_hashes(crop(pixels, views[0].content)))
+    untrimmed = [v for v in views if v.name is Variant.UNTRIMMED]
     if untrimmed:
         out += [
-            (f"untrimmed-{name}", value)
+            (of_untrimmed(name), value)
             for name, value in variant_hashes(crop(pixels, untrimmed[0].content))
         ]
     return out

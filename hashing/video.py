@@ -31,6 +31,7 @@ from hashing.clip import (
     collector,
 )
 from hashing.decode import DecodeError, DecodeErrorCode
+from hashing.keyframes import ClipFrame, FrameSource, collect_keyframes
 from hashing.media import Container
 from hashing.types import HashValue, u8
 
@@ -106,6 +107,70 @@ def _duration(container: Any, stream: Any) -> float | None:
     return None
 
 
+def _open(path: Path, container: Container) -> Any:
+    """The demuxer of ``path``; :class:`DecodeError` ``corrupt_video`` when FFmpeg
+    cannot open it."""
+    try:
+        return av.open(
+            str(path),
+            format=container.value,
+            container_options={"protocol_whitelist": "file"},
+            metadata_errors="ignore",
+        )
+    except _DECODE_FAILURES as exc:
+        raise DecodeError(
+            DecodeErrorCode.CORRUPT_VIDEO, f"unreadable {container.name} file: {_reason(exc)}"
+        ) from exc
+
+
+def _video_stream(box: Any, limits: ClipLimits) -> Any:
+    """The first video stream, its decoder set to skip what hashing does not see.
+
+    Raises :class:`DecodeError`: ``corrupt_video`` without a video stream or for
+    frames under the minimum side, ``unsupported`` without a decoder for the
+    codec, ``too_many_pixels`` for frames over the limit.
+    """
+    if not box.streams.video:
+        raise DecodeError(DecodeErrorCode.CORRUPT_VIDEO, "the file has no video stream")
+    stream = box.streams.video[0]
+    codec = stream.codec_context
+    if codec is None:  # FFmpeg has no decoder for this stream's codec
+        raise DecodeError(
+            DecodeErrorCode.UNSUPPORTED,
+            "the video's codec is not one Hashwall can decode",
+        )
+    check_frame_size(codec.width, codec.height, limits, DecodeErrorCode.CORRUPT_VIDEO)
+    stream.thread_type = "AUTO"
+    codec.thread_count = limits.threads
+    codec.skip_frame = "NONREF"
+    codec.options = {"skip_loop_filter": "all"}
+    return stream
+
+
+def _frames(box: Any, stream: Any, limits: ClipLimits, started: float) -> FrameSource:
+    """The stream's frames timed from its start; the first past ``max_seconds``
+    of video or ``time_budget`` seconds of wall time since ``started`` (a
+    :func:`time.perf_counter` reading) is counted and refused."""
+    base = stream.time_base
+    start = float(stream.start_time * base) if stream.start_time and base else 0.0
+    rate = float(stream.average_rate) if stream.average_rate else 25.0
+    for number, frame in enumerate(box.decode(stream)):
+        at = max(0.0, frame.time - start) if frame.time is not None else number / rate
+        refused: StopReason | None = None
+        if at > limits.max_seconds:
+            refused = StopReason.DURATION
+        elif time.perf_counter() - started > limits.time_budget:
+            refused = StopReason.TIME_BUDGET
+        yield ClipFrame(at, at, partial(_luma, frame), partial(_rgb, frame), refused)
+    return None
+
+
+def _undecodable(exc: Exception) -> DecodeError:
+    return DecodeError(
+        DecodeErrorCode.CORRUPT_VIDEO, f"no frame of the video decodes: {_reason(exc)}"
+    )
+
+
 def hash_video(
     path: Path,
     container: Container,
@@ -127,65 +192,18 @@ def hash_video(
     no frame, ``too_many_pixels`` for frames over the limit.
     """
     started = time.perf_counter()
-    try:
-        box = av.open(
-            str(path),
-            format=container.value,
-            container_options={"protocol_whitelist": "file"},
-            metadata_errors="ignore",
-        )
-    except _DECODE_FAILURES as exc:
-        raise DecodeError(
-            DecodeErrorCode.CORRUPT_VIDEO, f"unreadable {container.name} file: {_reason(exc)}"
-        ) from exc
-    with box:
-        if not box.streams.video:
-            raise DecodeError(DecodeErrorCode.CORRUPT_VIDEO, "the file has no video stream")
-        stream = box.streams.video[0]
-        codec = stream.codec_context
-        if codec is None:  # FFmpeg has no decoder for this stream's codec
-            raise DecodeError(
-                DecodeErrorCode.UNSUPPORTED,
-                "the video's codec is not one Hashwall can decode",
-            )
-        width, height = codec.width, codec.height
-        check_frame_size(width, height, limits, DecodeErrorCode.CORRUPT_VIDEO)
-        stream.thread_type = "AUTO"
-        codec.thread_count = limits.threads
-        codec.skip_frame = "NONREF"
-        codec.options = {"skip_loop_filter": "all"}
+    with _open(path, container) as box:
+        stream = _video_stream(box, limits)
+        width, height = stream.codec_context.width, stream.codec_context.height
         duration = _duration(box, stream)
-        base = stream.time_base
-        start = float(stream.start_time * base) if stream.start_time and base else 0.0
-        rate = float(stream.average_rate) if stream.average_rate else 25.0
-
         keyframes = collector(limits, duration, local=local, item=item)
-        decoded = 0
-        at = 0.0
-        stopped: StopReason | None = None
-        try:
-            for frame in box.decode(stream):
-                at = max(0.0, frame.time - start) if frame.time is not None else decoded / rate
-                decoded += 1
-                if at > limits.max_seconds:
-                    stopped = StopReason.DURATION
-                    break
-                if time.perf_counter() - started > limits.time_budget:
-                    stopped = StopReason.TIME_BUDGET
-                    break
-                seen = keyframes.glance(_luma(frame))
-                if keyframes.offer(at, seen, partial(_rgb, frame)):
-                    stopped = StopReason.KEYFRAMES
-                    break
-        except _DECODE_FAILURES as exc:
-            if decoded == 0:
-                raise DecodeError(
-                    DecodeErrorCode.CORRUPT_VIDEO, f"no frame of the video decodes: {_reason(exc)}"
-                ) from exc
-            stopped = StopReason.DECODE_ERROR
-    if decoded == 0:
+        run = collect_keyframes(
+            _frames(box, stream, limits, started), keyframes, _DECODE_FAILURES, _undecodable
+        )
+    if run.decoded == 0:
         raise DecodeError(DecodeErrorCode.CORRUPT_VIDEO, "the video has no frames")
-    if stopped is None and duration is not None and at < duration - max(2.0, 0.1 * duration):
+    stopped = run.stopped
+    if stopped is None and duration is not None and run.until < duration - max(2.0, 0.1 * duration):
         stopped = StopReason.TRUNCATED
     return ClipHashes(
         sha256=sha256,
@@ -194,8 +212,8 @@ def hash_video(
         width=width,
         height=height,
         duration=duration,
-        hashed_until=round(at, 3),
-        frames_decoded=decoded,
+        hashed_until=round(run.until, 3),
+        frames_decoded=run.decoded,
         keyframes=keyframes.keyframes,
         low_quality=keyframes.low_quality,
         stopped=stopped,

@@ -339,45 +339,37 @@ def scan(
 
 
 @njit(nogil=True, cache=True)
-def _search(
-    queries: U8,
-    codes: U8,
-    shape: I64,
-    bases: U32,
-    offsets: U8,
-    rows: U32,
-    plan: I64,
-    thresholds: I64,
-    radius: int,
-    alive: npt.NDArray[np.bool_],
-) -> Hits:
+def _probe_buckets(queries: U8, shape: I64, plan: I64) -> tuple[I64, I64]:
+    """Each query's key in every slot, and the bucket of every (query, probe)."""
     nq = queries.shape[0]
     per_query = plan.shape[0]
-    total = nq * per_query
-    words = codes.shape[1] // 8
-    code_words = codes.view(np.uint64).reshape(codes.shape[0], words)
-    flat_words = code_words.reshape(-1)
-    query_words = queries.view(np.uint64).reshape(nq, words)
-    flat_rows = rows.reshape(-1)
-    ahead = PREFETCH_AHEAD
-    # The loops nest over (query, probe) rather than dividing a flat index: a
-    # division per probe cost as much as the probe's cache miss.
     keys = np.empty((nq, shape.shape[0]), np.int64)
     for q in range(nq):
         for s in range(shape.shape[0]):
             keys[q, s] = _slot_key(queries[q], shape[s, 0], shape[s, 1])
-    # Pass 1: the bucket of every probe, then its bounds.
-    bucket = np.empty(total, np.int64)
+    bucket = np.empty(nq * per_query, np.int64)
     i = 0
     for q in range(nq):
         for j in range(per_query):
             bucket[i] = keys[q, plan[j, _SLOT]] ^ plan[j, _MASK]
             i += 1
+    return keys, bucket
+
+
+@njit(nogil=True, cache=True)
+def _bucket_spans(bucket: I64, bases: U32, offsets: U8, plan: I64, nq: int) -> tuple[I64, I64, int]:
+    """Pass 1: where each probe's bucket starts and how many rows it holds, and
+    the rows of all of them."""
+    per_query = plan.shape[0]
+    total = nq * per_query
+    ahead = PREFETCH_AHEAD
     first = np.empty(total, np.int64)
     size = np.empty(total, np.int64)
     found = 0
     i = 0
     later = ahead % per_query  # the plan row of probe i + ahead
+    # The loops nest over (query, probe) rather than dividing a flat index: a
+    # division per probe cost as much as the probe's cache miss.
     for _ in range(nq):
         for j in range(per_query):
             if i + ahead < total:
@@ -395,7 +387,15 @@ def _search(
             size[i] = hi - lo
             found += hi - lo
             i += 1
-    # Pass 2: the rows in those buckets.
+    return first, size, found
+
+
+@njit(nogil=True, cache=True)
+def _candidate_rows(first: I64, size: I64, found: int, rows: U32) -> I64:
+    """Pass 2: the rows in the probed buckets, in probe order."""
+    flat_rows = rows.reshape(-1)
+    total = first.shape[0]
+    ahead = PREFETCH_AHEAD
     candidates = np.empty(found, np.int64)
     c = 0
     for i in range(total):
@@ -409,7 +409,32 @@ def _search(
             for r in range(first[i], first[i] + size[i]):
                 candidates[c] = flat_rows[r]
                 c += 1
-    # Pass 3: verify each candidate on the whole code.
+    return candidates
+
+
+@njit(nogil=True, cache=True)
+def _verified(
+    queries: U8,
+    codes: U8,
+    shape: I64,
+    plan: I64,
+    thresholds: I64,
+    radius: int,
+    alive: npt.NDArray[np.bool_],
+    keys: I64,
+    size: I64,
+    candidates: I64,
+) -> Hits:
+    """Pass 3: the candidates within ``radius`` bits of their query on the whole
+    code, alive, and not already found through an earlier slot."""
+    nq = queries.shape[0]
+    per_query = plan.shape[0]
+    found = candidates.shape[0]
+    words = codes.shape[1] // 8
+    code_words = codes.view(np.uint64).reshape(codes.shape[0], words)
+    flat_words = code_words.reshape(-1)
+    query_words = queries.view(np.uint64).reshape(nq, words)
+    ahead = PREFETCH_AHEAD
     hit_query = np.empty(16, np.int32)
     hit_row = np.empty(16, np.uint32)
     hit_distance = np.empty(16, np.int32)
@@ -438,6 +463,27 @@ def _search(
                 n += 1
             i += 1
     return hit_query[:n], hit_row[:n], hit_distance[:n]
+
+
+@njit(nogil=True, cache=True)
+def _search(
+    queries: U8,
+    codes: U8,
+    shape: I64,
+    bases: U32,
+    offsets: U8,
+    rows: U32,
+    plan: I64,
+    thresholds: I64,
+    radius: int,
+    alive: npt.NDArray[np.bool_],
+) -> Hits:
+    """Every (query, row, distance) within ``radius`` bits, in three passes of
+    independent memory reads (see the module's docstring)."""
+    keys, bucket = _probe_buckets(queries, shape, plan)
+    first, size, found = _bucket_spans(bucket, bases, offsets, plan, queries.shape[0])
+    candidates = _candidate_rows(first, size, found, rows)
+    return _verified(queries, codes, shape, plan, thresholds, radius, alive, keys, size, candidates)
 
 
 @cache

@@ -14,7 +14,9 @@ from typing import Protocol
 
 from hashing.types import Signal
 from index import HashIndex
-from matching.clip import ClipQuery, ItemFrames, search_clip, still_coverage
+from matching.clip import search_clip
+from matching.clip_compare import still_coverage
+from matching.clip_frames import ClipQuery, ItemFrames
 from matching.decide import Verdict, decide
 from matching.policy import MatchPolicy
 from matching.still import Query, search_still

@@ -16,11 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Item, ItemFeatures
+from hashing.cells import CELL_GRID, Cells
 from hashing.clip import ClipHashes
-from hashing.features import CELL_GRID, Cells, LocalFeatures
+from hashing.features import LocalFeatures
 from hashing.pipeline import ImageHashes
 from index import HashIndex
-from index.local import Entry
+from index.entries import Entry
 
 POSITION_SCALE = 16
 """Keypoint positions are stored in sixteenths of a pixel (uint16: frames up to 4095 px)."""

@@ -23,15 +23,14 @@ from sqlalchemy.orm import Session
 from app.models import Item, ItemFeatures, ItemHash
 from app.repository.features import media_features
 from hashing.clip import ClipHashes
-from hashing.pipeline import EMBEDDED_VIEW, ImageHashes
+from hashing.pipeline import ImageHashes
 from hashing.transforms import Transform
 from hashing.types import HashValue, Signal
+from hashing.variants import Variant
 from hashing.vpdq import VpdqFrame, format_vpdq
 from index import HashIndex
-from matching.clip import BAND_VARIANTS, ItemFrames, item_frames_of
+from matching.clip_frames import BAND_VARIANTS, ItemFrames, item_frames_of
 
-INLINE_VARIANT = "original"
-"""Variant of an item's inline hash (a bulk-imported entry is the picture itself)."""
 CHUNK = 5_000
 """Item ids per ``IN`` list: under SQLite's bound-parameter limit."""
 
@@ -41,7 +40,7 @@ class NewHash:
     """A hash to store with a new item."""
 
     value: HashValue
-    variant: str = "original"
+    variant: str = Variant.ORIGINAL
     quality: int | None = None
     at: float | None = None
     """Seconds into the clip, for a keyframe's hash."""
@@ -53,7 +52,8 @@ class StoredHash:
 
     signal: str
     value: bytes
-    variant: str = INLINE_VARIANT
+    variant: str = Variant.ORIGINAL
+    """An inline hash is of the picture itself (a bulk-imported entry)."""
     quality: int | None = None
     frame_at: float | None = None
 
@@ -69,9 +69,9 @@ def media_hashes(hashes: ImageHashes) -> list[NewHash]:
     looks for a registered picture inside an upload's canvas, but on the item
     side that view is whatever part the finder picked (one tile of a collage),
     which other uploads share without sharing the item (docs/benchmarks.md)."""
-    stored = [NewHash(hashes.sha256, variant="file")]
+    stored = [NewHash(hashes.sha256, Variant.FILE)]
     for view in hashes.views:
-        if view.name == EMBEDDED_VIEW:
+        if view.name == Variant.EMBEDDED:
             continue
         stored.append(NewHash(view.pdq[Transform.ORIGINAL], view.name, view.quality))
         stored.append(NewHash(view.phash[Transform.ORIGINAL], view.name))
@@ -79,8 +79,8 @@ def media_hashes(hashes: ImageHashes) -> list[NewHash]:
     if hashes.halves is not None and not media_features(hashes):
         top, bottom = hashes.halves
         stored += [
-            NewHash(top, "half_top", hashes.quality),
-            NewHash(bottom, "half_bottom", hashes.quality),
+            NewHash(top, Variant.HALF_TOP, hashes.quality),
+            NewHash(bottom, Variant.HALF_BOTTOM, hashes.quality),
         ]
     return [h for h in stored if h.value.informative]
 
@@ -89,7 +89,7 @@ def clip_hashes(clip: ClipHashes) -> list[NewHash]:
     """What registering a clip stores: the file digest and, for every keyframe,
     the PDQ of each view, the pHash and the bands of the primary one, with its
     timestamp."""
-    stored = [NewHash(clip.sha256, variant="file")]
+    stored = [NewHash(clip.sha256, Variant.FILE)]
     for keyframe in clip.keyframes:
         for view in keyframe.views:
             stored.append(
@@ -99,8 +99,8 @@ def clip_hashes(clip: ClipHashes) -> list[NewHash]:
         stored.append(NewHash(primary.phash[Transform.ORIGINAL], primary.name, None, keyframe.at))
         if primary.halves is not None:
             top, bottom = primary.halves
-            stored.append(NewHash(top, "half_top", primary.quality, keyframe.at))
-            stored.append(NewHash(bottom, "half_bottom", primary.quality, keyframe.at))
+            stored.append(NewHash(top, Variant.HALF_TOP, primary.quality, keyframe.at))
+            stored.append(NewHash(bottom, Variant.HALF_BOTTOM, primary.quality, keyframe.at))
     return [h for h in stored if h.value.informative]
 
 
@@ -117,7 +117,7 @@ def vpdq_hashes(
             continue
         if previous is not None and f.pdq.distance(previous) < dedupe_distance:
             continue
-        stored.append(NewHash(f.pdq, "vpdq", f.quality, f.at))
+        stored.append(NewHash(f.pdq, Variant.VPDQ, f.quality, f.at))
         previous = f.pdq
     return stored
 
@@ -203,7 +203,7 @@ def item_frames(
     if not timed_only:
         for item_id, hash_signal, hash_value in session.execute(_INLINE, {"ids": list(item_ids)}):
             if hash_signal is not None and hash_value is not None:  # as the query says
-                grouped[item_id].append((hash_signal, hash_value, None, INLINE_VARIANT))
+                grouped[item_id].append((hash_signal, hash_value, None, Variant.ORIGINAL))
     return {item_id: item_frames_of(entries) for item_id, entries in grouped.items()}
 
 

@@ -17,7 +17,7 @@ from app.repository.features import NewFeatures, entry_from, feature_row
 from app.repository.hashes import NewHash, hash_rows, item_frames, stored_hashes
 from index import HashIndex
 from matching import Category, ItemFacts
-from matching.clip import ItemFrames
+from matching.clip_frames import ItemFrames
 
 _ITEMS = cast(Table, Item.__table__)
 # Built once: building the statement cost a check more than running it.

@@ -23,7 +23,7 @@ from hashing.types import HashValue
 from hashing.vpdq import parse_vpdq
 from index import HashIndex
 from matching import MatchPolicy, Verdict
-from matching.clip import ClipQuery, clip_query, vpdq_query
+from matching.clip_frames import ClipQuery, clip_query, vpdq_query
 from matching.judge import judge
 from matching.still import Query, hash_query, image_query
 

@@ -6,14 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
+from hashing.cells import CELL_GRID, _cell_frequencies, cell_shares, cells
 from hashing.decode import decode_image
 from hashing.features import (
-    CELL_GRID,
     PATCH_SIDE,
-    _cell_frequencies,
     _patch_flat_shares,
-    cell_shares,
-    cells,
     content_outside,
     flat_pixels,
     item_frame,

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.local import Entry, LocalIndex, bucket_bits
+from index.entries import Entry
+from index.local import LocalIndex
+from index.postings import bucket_bits
 from index.vocabulary import Vocabulary, as_words, train
 
 RNG = np.random.default_rng(7)

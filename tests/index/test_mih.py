@@ -18,7 +18,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from index import BinaryIndex, Hit, mih
-from index.binary import _Main
 from index.mih import (
     MAX_SLOT_BITS,
     MIN_SLOT_BITS,
@@ -27,6 +26,7 @@ from index.mih import (
     flip_masks,
     probes_per_slot,
 )
+from index.segments import MainSegment
 from tests.index.test_binary import as_set, flip_bits, random_codes
 
 U8 = npt.NDArray[np.uint8]
@@ -491,7 +491,7 @@ def test_a_main_segment_given_codes_out_of_order_keeps_keys_and_flags_with_them(
     codes = random_codes(rng, 3000, 256)
     keys = (np.arange(3000) * 7).astype(np.uint32)
     alive = np.arange(3000) % 3 != 0
-    main = _Main(codes, keys, Layout.choose(256, 3000, 32), alive=alive)
+    main = MainSegment(codes, keys, Layout.choose(256, 3000, 32), alive=alive)
     assert main.tables is not None
     assert main.tables.order is not None
     q, r, d = main.search(codes[:60], 0, None, 1)
@@ -622,16 +622,16 @@ class MergeGate:
         self.entered = threading.Event()
         self.release = threading.Event()
         self.errors: list[BaseException] = []
-        build = _Main.build
+        build = MainSegment.build
 
-        def gated(bits: int, codes: U8, keys: I64, radius: int) -> _Main:
+        def gated(bits: int, codes: U8, keys: I64, radius: int) -> MainSegment:
             self.entered.set()
             assert self.release.wait()
             if fail:
                 raise MemoryError("no room for the new segment")
             return build(bits, codes, keys, radius)
 
-        monkeypatch.setattr(_Main, "build", staticmethod(gated))
+        monkeypatch.setattr(MainSegment, "build", staticmethod(gated))
 
     def start(self, index: BinaryIndex) -> threading.Thread:
         def run() -> None:

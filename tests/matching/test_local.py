@@ -10,24 +10,19 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from hashing.cells import CELL_GRID, cells
 from hashing.decode import decode_image
-from hashing.features import CELL_GRID, LocalFeatures, cells, item_features, upload_features
+from hashing.features import LocalFeatures, item_features, upload_features
 from hashing.types import u8
-from index.local import Entry, LocalIndex
+from index.entries import Entry
+from index.local import LocalIndex
 from index.vocabulary import Vocabulary
 from matching import Decision, MatchPolicy
-from matching.local import (
-    MAX_CELL_BITS,
-    ItemLocal,
-    LocalMatch,
-    _frequencies,
-    _plausible,
-    _quarters,
-    _seam,
-    search_index,
-    verify,
-)
+from matching.agreement import MAX_CELL_BITS, ItemLocal, _frequencies, _quarters
+from matching.geometry import _plausible
+from matching.local import LocalMatch, search_index, verify
 from matching.rules import Strength
+from matching.seams import _seam
 from tests.conftest import PHOTOS
 
 TILE = (320, 240)

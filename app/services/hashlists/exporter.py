@@ -10,10 +10,11 @@ from typing import TextIO
 from sqlalchemy import Engine, Row, Select, select, union_all
 
 from app.models import Item, ItemHash
-from app.services.hashlists.formats import BAND_VARIANTS, Format
+from app.services.hashlists.formats import Format
 from app.services.hashlists.list_writer import OutRow, Writer
 from hashing.types import Signal
 from matching import Category
+from matching.clip_frames import BAND_VARIANTS
 
 STREAM_ROWS = 10_000
 """Rows fetched at a time: a server-side cursor on PostgreSQL, so an export of

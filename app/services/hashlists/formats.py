@@ -46,9 +46,6 @@ VIDEO_HASHES = "video_hashes"
 VIDEO_MEDIA = frozenset({"video", VIDEO_HASHES})
 """Items whose file digest is a video's (ThreatExchange's ``video_sha256``)."""
 
-BAND_VARIANTS = frozenset({"half_top", "half_bottom"})
-"""PDQ of a band of an image: evidence only in pairs, never shared as a picture."""
-
 
 class HashListFormat(StrEnum):
     """File formats of hash lists (docs/hashlists.md)."""
