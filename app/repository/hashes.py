@@ -14,10 +14,11 @@ from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
 import numpy as np
-from sqlalchemy import Table, bindparam, exists, select
+from sqlalchemy import Select, Table, bindparam, exists, select, union_all
 from sqlalchemy.orm import Session
 
 from app.models import Item, ItemFeatures, ItemHash
@@ -29,6 +30,7 @@ from hashing.types import HashValue, Signal
 from hashing.variants import Variant
 from hashing.vpdq import VpdqFrame, format_vpdq
 from index import HashIndex
+from matching import Category
 from matching.clip_frames import BAND_VARIANTS, ItemFrames, item_frames_of
 
 CHUNK = 5_000
@@ -319,3 +321,56 @@ def any_layout_only_item(session: Session) -> bool:
         .limit(1)
     )
     return session.execute(layout_only).first() is not None
+
+
+ExportedHashes = Select[str, bytes, str, str | None, int | None, str | None, str, datetime]
+"""An exported hash and its item's fields: signal, value, category, case, quality,
+note, media type, registered at."""
+
+
+def exported_hashes(category: Category | None, signal: Signal | None) -> ExportedHashes:
+    """Every active hash (registered or inline) with its item's fields, ordered
+    by signal, value and the id of the item holding it (so equal hashes come
+    together). Band hashes are left out: they match only in pairs, and a
+    partner would take each for a whole picture."""
+    columns = (
+        Item.category,
+        Item.case_ref,
+        Item.quality,
+        Item.note,
+        Item.media_type,
+        Item.created_at,
+        Item.id.label("item_id"),
+    )
+    registered = (
+        select(ItemHash.signal.label("signal"), ItemHash.value.label("value"), *columns)
+        .join(Item, Item.id == ItemHash.item_id)
+        .where(Item.active.is_(True), ItemHash.variant.not_in(BAND_VARIANTS))
+    )
+    # Bulk-imported items hold their one hash inline (never a band).
+    inline = select(
+        Item.hash_signal.label("signal"), Item.hash_value.label("value"), *columns
+    ).where(Item.active.is_(True), Item.hash_value.is_not(None))
+    if category is not None:
+        registered = registered.where(Item.category == category.value)
+        inline = inline.where(Item.category == category.value)
+    if signal is not None:
+        registered = registered.where(ItemHash.signal == signal.value)
+        inline = inline.where(Item.hash_signal == signal.value)
+    both = union_all(registered, inline).subquery()
+    return select(
+        both.c.signal,
+        both.c.value,
+        both.c.category,
+        both.c.case_ref,
+        both.c.quality,
+        both.c.note,
+        both.c.media_type,
+        both.c.created_at,
+    ).order_by(
+        # Equal hashes come together, so duplicates are dropped without a set
+        # of everything written; the first item holding a hash speaks for it.
+        both.c.signal,
+        both.c.value,
+        both.c.item_id,
+    )
