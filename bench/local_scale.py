@@ -12,7 +12,7 @@ pictures fill them. Positions and cells are random.
 
 Then the corpus's dev-registered photos are added as real items, and each is
 searched for with three hard edits (a crop keeping 55 %, a 2x2 collage, a phone
-screenshot: :mod:`bench.families`): the index's vote alone
+screenshot: :mod:`testkit.families`): the index's vote alone
 (``LocalIndex.candidates``), then the service's ``search_index`` (vote, then
 verify the best candidates), timed on one thread, beside the same uploads in an
 index of the real items alone measured in the same run. Memory is the process's
@@ -38,14 +38,14 @@ import numpy.typing as npt
 
 from app.services.local_features import NewFeatures, entry_from
 from app.settings import Settings
-from bench.corpus import load_corpus, split
-from bench.families import apply
 from bench.generalization import photo_bytes
 from hashing.decode import decode_image
 from hashing.features import CELL_GRID, ITEM_KEYPOINTS, cells, item_features, upload_features
 from index.local import SIGNATURE_WORDS, LocalIndex, bucket_bits, build_postings
 from index.vocabulary import Vocabulary
 from matching.local import search_index
+from testkit.corpus import load_corpus, split
+from testkit.families import apply
 
 FAMILIES = ("crop_55", "collage_2x2", "phone_screenshot")
 NOISE_BITS = 51

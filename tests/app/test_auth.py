@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from app import db
 from app.services import keys
 from app.settings import Settings
-from bench.edits import jpeg, load_rgb
+from testkit.edits import jpeg, load_rgb
 from tests.conftest import PHOTOS, bearer
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from app.main import create_app
 from app.settings import Settings
-from bench import edits
+from testkit import edits
 from tests.conftest import PHOTOS, bearer
 
 PHOTO = PHOTOS[5]

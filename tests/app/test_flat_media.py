@@ -17,9 +17,9 @@ from app.models import utcnow
 from app.services.index_store import new_index
 from app.services.items import NewHash, register_item
 from app.settings import Settings
-from bench import videos
 from hashing.types import HashValue, Signal
 from matching import Category
+from testkit import videos
 from tests.conftest import PHOTOS, bearer
 
 ZERO_PDQ = "0" * 64

@@ -18,10 +18,10 @@ from app.models import Item, ItemFeatures, ItemHash
 from app.services.index_store import write_snapshot
 from app.services.items import needs_layouts
 from app.settings import Settings
-from bench.edits import EDITS, Pixels, load_rgb
-from bench.families import apply
-from bench.overlay_impostors import impostor_pairs
 from hashing.types import HashValue, Signal
+from testkit.edits import EDITS, Pixels, load_rgb
+from testkit.families import apply
+from testkit.overlay_impostors import impostor_pairs
 from tests.conftest import PHOTOS, bearer
 from tests.matching.test_still import encoded, picture_in_picture
 

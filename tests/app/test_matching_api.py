@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from app import db
 from app.models import AuditEvent, CheckCount, MatchEvent
 from app.settings import Settings
-from bench import edits
+from testkit import edits
 from tests.conftest import PHOTOS, bearer
 
 REGISTERED = PHOTOS[:6]

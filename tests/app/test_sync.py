@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.services.sync import IndexFollower, feed_position
 from app.settings import Settings
-from bench import edits
+from testkit import edits
 from tests.conftest import PHOTOS, bearer
 
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from bench import edits
+from testkit import edits
 from tests.conftest import PHOTOS, bearer
 
 REGISTERED = [PHOTOS[i] for i in (0, 9, 18, 27)]

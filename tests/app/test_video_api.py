@@ -22,12 +22,12 @@ from PIL import Image
 
 from app.main import create_app
 from app.settings import Settings
-from bench import edits, videos
 from hashing.clip import ClipLimits
 from hashing.hashers import sha256
 from hashing.media import Container
 from hashing.video import hash_video
 from hashing.vpdq import VpdqFrame, format_vpdq, parse_vpdq
+from testkit import edits, videos
 from tests.conftest import PHOTOS, bearer
 
 SIZE = (320, 180)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from bench import edits
-from bench.speed import multipart
+from testkit import edits
+from testkit.multipart import multipart
 from tests.conftest import PHOTOS
 from tests.e2e.conftest import HASHWALL, env, free_port, hashwall, server, start_server
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench import videos
+from testkit import videos
 from tests.conftest import PHOTOS
 from tests.e2e.conftest import hashwall
 

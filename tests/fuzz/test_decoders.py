@@ -29,13 +29,13 @@ from app import auth, db
 from app.main import create_app
 from app.services import keys
 from app.settings import Settings
-from bench import videos
 from hashing.animation import hash_animation
 from hashing.clip import ClipLimits
 from hashing.decode import DecodeError, decode_image
 from hashing.hashers import sha256
 from hashing.media import SNIFF_BYTES, video_container
 from hashing.video import hash_video
+from testkit import videos
 from tests.budget import cpu_budget
 from tests.conftest import PHOTOS, bearer
 
