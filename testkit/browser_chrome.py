@@ -1,11 +1,7 @@
-"""A desktop browser window around a picture: tab strip, toolbar and address bar,
-bookmarks, the page with its text, scrollbar, status bubble and OS taskbar.
-
-As in :mod:`testkit.phone_chrome`, :class:`BrowserChrome` is a frozen parameter
-dataclass with a ``draw(rng)`` class method and :func:`browser_screenshot` renders
-it around any picture, so two pictures can share the same chrome
-(:mod:`testkit.overlay_impostors`). Sizes are pixels of the window.
-"""
+"""A desktop browser window around a picture (tabs, toolbar, bookmarks, the page and its
+text, scrollbar, status bubble, taskbar): :class:`BrowserChrome`, drawn by ``draw(rng)``
+and rendered around any picture by :func:`browser_screenshot`, so two pictures can share
+one chrome (:mod:`testkit.overlay_impostors`), as in :mod:`testkit.phone_chrome`."""
 
 from __future__ import annotations
 
