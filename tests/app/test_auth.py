@@ -9,7 +9,8 @@ from app import db
 from app.services import keys
 from app.settings import Settings
 from testkit.edits import jpeg, load_rgb
-from tests.conftest import PHOTOS, bearer
+from tests.api import bearer
+from tests.conftest import PHOTOS
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,9 @@ from app import auth, db
 from app.main import create_app
 from app.services import keys
 from app.settings import Settings
+from tests.api import bearer
 from tests.clock import START
-from tests.conftest import PHOTOS, bearer
+from tests.conftest import PHOTOS
 
 
 def page_data(html: str) -> dict[str, object]:

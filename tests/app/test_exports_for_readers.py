@@ -20,8 +20,9 @@ from app.csvfile import FORMULA_STARTS
 from app.main import create_app
 from app.services import keys
 from app.settings import Settings
+from tests.api import bearer
 from tests.clock import START, SteadyClock
-from tests.conftest import PHOTOS, bearer
+from tests.conftest import PHOTOS
 
 HASHWALL = str(Path(sys.executable).parent / "hashwall")
 CASE = '=HYPERLINK("http://x","y")'

@@ -19,8 +19,9 @@ from app import auth, db
 from app.main import create_app
 from app.models import ItemDayCount, MatchEvent
 from app.settings import Settings
+from tests.api import bearer
 from tests.clock import START, SteadyClock
-from tests.conftest import PHOTOS, bearer
+from tests.conftest import PHOTOS
 
 YEAR = START.year
 HASHWALL = str(Path(sys.executable).parent / "hashwall")
