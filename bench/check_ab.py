@@ -27,7 +27,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench.edits import EDITS, jpeg
 from bench.speed import (
     CHECK_EDITS,
     DEFAULT_PHOTOS,
@@ -41,6 +40,7 @@ from bench.speed import (
     stop,
     wait_ready,
 )
+from testkit.edits import EDITS, jpeg
 
 CLI = "from app.cli import main; main()"
 

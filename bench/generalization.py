@@ -1,12 +1,12 @@
 """Matching that generalizes: every edit family and every impostor, decided
 three ways in one run, on the dev photos and on the held-out photos apart.
 
-For each part of the corpus split (:mod:`bench.corpus`), the part's registered
+For each part of the corpus split (:mod:`testkit.corpus`), the part's registered
 photos are registered in memory as ``POST /register`` stores them (global
 hashes into a :class:`index.HashIndex`, and the item's local features and cells
 for the local tier), and so is the registered side of every impostor pair
-(:mod:`bench.overlay_impostors`, made from the part's unregistered photos).
-Then every edit family (:mod:`bench.families`) is applied to every photo of the
+(:mod:`testkit.overlay_impostors`, made from the part's unregistered photos).
+Then every edit family (:mod:`testkit.families`) is applied to every photo of the
 part, registered or not, and every impostor upload is checked, decided by:
 
 * **PDQ alone**: the reference PDQ of the decoded pixels, a match within 31
@@ -42,10 +42,6 @@ from app.repository.features import entry_from, media_features
 from app.repository.hashes import media_hashes
 from app.services.index_store import new_index
 from app.settings import Settings
-from bench.corpus import load_corpus, split
-from bench.edits import Pixels
-from bench.families import FAMILIES, apply
-from bench.overlay_impostors import ImpostorPair, impostor_pairs, scene_pairs
 from hashing.decode import decode_image
 from hashing.hashers import pdq
 from hashing.pipeline import hash_image_bytes
@@ -55,6 +51,10 @@ from index.local import LocalIndex
 from index.vocabulary import Vocabulary
 from matching import Decision, ItemFacts, MatchPolicy
 from matching.still import image_query, search, search_still
+from testkit.corpus import load_corpus, split
+from testkit.edits import Pixels
+from testkit.families import FAMILIES, apply
+from testkit.overlay_impostors import ImpostorPair, impostor_pairs, scene_pairs
 
 BASELINE_PDQ = 31
 SYSTEMS = ("pdq alone", "global", "global + local")

@@ -43,13 +43,13 @@ import numpy as np
 import numpy.typing as npt
 import pdqhash
 
-from bench import edits
 from hashing.pipeline import hash_image_bytes
 from hashing.types import Signal
 from index import BinaryIndex, HashIndex, snapshot
 from index.mih import Layout
 from index.segments import MainSegment
 from matching.still import image_query
+from testkit import edits
 
 BITS = 256
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus-dev"

@@ -1,10 +1,10 @@
 """How well :func:`hashing.insets.insets` finds a picture set into another, how
 often it proposes one in a photo that has none, and what it costs.
 
-For each part of the corpus split (:mod:`bench.corpus`): every photo of the
+For each part of the corpus split (:mod:`testkit.corpus`): every photo of the
 part as a 1-MP JPEG upload, checked for insets (each proposal there costs a
 second local search); and every photo set into another photo of the part as
-the picture-in-picture family draws it (:class:`bench.families.PictureInPicture`:
+the picture-in-picture family draws it (:class:`testkit.families.PictureInPicture`:
 a quarter to two fifths of the width, a corner, a margin, half of them with a
 border), ``--draws`` times, found when the first proposal is within 3 pixels
 (and the border's width) of where the picture was set. Where it was set is
@@ -28,16 +28,16 @@ import cv2
 import numpy as np
 
 from app.settings import Settings
-from bench.corpus import load_corpus, seeded, split
-from bench.drawing import resized
-from bench.edits import Pixels, jpeg
-from bench.families import PictureInPicture, picture_in_picture_pixels
 from bench.generalization import Registry, photo_bytes
 from hashing.features import upload_features
 from hashing.insets import Box, insets
 from hashing.pipeline import hash_image_bytes
 from hashing.types import u8
 from matching.still import image_query, search_still
+from testkit.compositing import resized
+from testkit.corpus import load_corpus, seeded, split
+from testkit.edits import Pixels, jpeg
+from testkit.scenes import PictureInPicture, picture_in_picture_pixels
 
 MEGAPIXEL = (1155, 866)
 ROUNDS = 5

@@ -44,9 +44,9 @@ import httpx
 import numpy as np
 
 from app.db import scratch_schema
-from bench.edits import EDITS, Pixels, jpeg
 from bench.speed import CHECK_EDITS, ONE_MP, free_port, load_corpus, q, server, wait_ready
 from hashing.types import u8
+from testkit.edits import EDITS, Pixels, jpeg
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTOS = REPO / "tests" / "fixtures" / "photos"

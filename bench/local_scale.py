@@ -12,7 +12,7 @@ pictures fill them. Positions and cells are random.
 
 Then the corpus's dev-registered photos are added as real items, and each is
 searched for with three hard edits (a crop keeping 55 %, a 2x2 collage, a phone
-screenshot: :mod:`bench.families`): the index's vote alone
+screenshot: :mod:`testkit.families`): the index's vote alone
 (``LocalIndex.candidates``), then the service's ``search_index`` (vote, then
 verify the best candidates), timed on one thread, beside the same uploads in an
 index of the real items alone measured in the same run. Memory is the process's
@@ -38,8 +38,6 @@ import numpy.typing as npt
 
 from app.repository.features import NewFeatures, entry_from
 from app.settings import Settings
-from bench.corpus import load_corpus, split
-from bench.families import apply
 from bench.generalization import photo_bytes
 from hashing.cells import CELL_GRID, cells
 from hashing.decode import decode_image
@@ -48,6 +46,8 @@ from index.local import LocalIndex
 from index.postings import SIGNATURE_WORDS, bucket_bits, build_postings
 from index.vocabulary import Vocabulary
 from matching.local import search_index
+from testkit.corpus import load_corpus, split
+from testkit.families import apply
 
 FAMILIES = ("crop_55", "collage_2x2", "phone_screenshot")
 NOISE_BITS = 51

@@ -3,8 +3,8 @@ a reframe, a collage) and the bare photo uploaded.
 
 Non-consensual images are often reported as the copy that was found, inside an
 app's frame or under a caption, and later come back bare. For each registered
-photo of each part of the corpus split (:mod:`bench.corpus`) and each family
-below, the photo's edit (:mod:`bench.families`) is registered alone, in memory,
+photo of each part of the corpus split (:mod:`testkit.corpus`) and each family
+below, the photo's edit (:mod:`testkit.families`) is registered alone, in memory,
 and the photo itself (PNG) is checked against it, decided three ways as
 :mod:`bench.generalization` does: PDQ alone, the global hashes, global + local.
 
@@ -21,11 +21,11 @@ import cv2
 import numpy as np
 
 from app.settings import Settings
-from bench.corpus import load_corpus, split
-from bench.edits import Pixels
-from bench.families import apply
 from bench.generalization import SYSTEMS, Registry, decide_three, photo_bytes
 from matching import Decision
+from testkit.corpus import load_corpus, split
+from testkit.edits import Pixels
+from testkit.families import apply
 
 FAMILIES = (
     "phone_screenshot",

@@ -9,7 +9,7 @@ index as ``POST /register`` stores it without local features: the SHA-256 of the
 file, the crop and rotation variants, and the ``original``
 orientation of every PDQ and pHash the service hashes (the entries of
 ``image_query`` whose transform is ``original``: one PDQ and one pHash per view of
-the image), with the photo's PDQ quality. Every edit in :data:`bench.edits.EDITS`
+the image), with the photo's PDQ quality. Every edit in :data:`testkit.edits.EDITS`
 is then applied to every photo, registered or not, and decided by the service's
 own logic (``matching.still.image_query`` -> ``search`` -> ``matching.decide``).
 
@@ -48,7 +48,6 @@ import matching
 from app.repository.hashes import media_hashes
 from app.services.index_store import new_index
 from app.settings import Settings
-from bench.edits import EDITS, Pixels, load_rgb
 from hashing.decode import decode_image
 from hashing.hashers import pdq
 from hashing.pipeline import ImageHashes, hash_image_bytes
@@ -56,6 +55,7 @@ from hashing.types import HashValue, Signal
 from index import HashIndex
 from matching import Candidate, Decision, Evidence, ItemFacts
 from matching.still import image_query, search
+from testkit.edits import EDITS, Pixels, load_rgb
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTOS = REPO.parent / "shared" / "corpus-dev"
@@ -679,7 +679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="expected impostor reviews per check allowed at --scale-items (default: 1e-4)",
     )
     parser.add_argument(
-        "--edits", default="", help="comma-separated subset of bench.edits.EDITS (default: all)"
+        "--edits", default="", help="comma-separated subset of testkit.edits.EDITS (default: all)"
     )
     args = parser.parse_args(argv)
     settings = Settings(

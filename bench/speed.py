@@ -35,7 +35,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,7 +50,6 @@ import pdqhash
 from app.db import scratch_schema
 from app.repository.features import NewFeatures, entry_from
 from app.settings import Settings
-from bench.edits import EDITS, Pixels, jpeg, load_rgb
 from hashing.decode import decode_image
 from hashing.features import upload_features
 from hashing.pipeline import hash_image_bytes, hash_pixels
@@ -59,6 +57,8 @@ from hashing.types import u8
 from index.local import LocalIndex
 from index.vocabulary import Vocabulary
 from matching.local import search_index
+from testkit.edits import EDITS, Pixels, jpeg, load_rgb
+from testkit.multipart import multipart
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTOS = REPO.parent / "shared" / "corpus-dev"
@@ -269,18 +269,6 @@ def create_key(env: dict[str, str], name: str = "bench", scopes: str = "check,re
 class Upload:
     data: bytes
     registered: bool
-
-
-def multipart(data: bytes, filename: str = "upload.jpg") -> tuple[bytes, str]:
-    """A ``multipart/form-data`` body with one ``file`` part, and its content type."""
-    boundary = uuid.uuid4().hex
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-        f'filename="{filename}"\r\nContent-Type: image/jpeg\r\n\r\n'
-    ).encode()
-    return head + data + f"\r\n--{boundary}--\r\n".encode(), (
-        f"multipart/form-data; boundary={boundary}"
-    )
 
 
 class Client(Protocol):

@@ -1,6 +1,6 @@
 """Video matching quality: what Hashwall decides for re-uploads of real videos.
 
-Source videos are made from the photos of a folder (:mod:`bench.videos`: one
+Source videos are made from the photos of a folder (:mod:`testkit.videos`: one
 photo per 4-5 s shot with a slow zoom and pan, hard cuts, 25 fps, 480x270 or
 640x360, H.264 CRF 20), each from its own photos while the folder lasts; then
 photos are reused, only within the registered or within the unregistered half,
@@ -51,8 +51,6 @@ from app.repository.hashes import NewHash, clip_hashes
 from app.services.index_store import new_index
 from app.services.rules import clip_limits
 from app.settings import Settings
-from bench import videos
-from bench.videos import Video
 from hashing.clip import ClipHashes, ClipLimits
 from hashing.hashers import PDQ_MIN_QUALITY, pdq, sha256
 from hashing.media import video_container
@@ -62,6 +60,8 @@ from index import HashIndex
 from matching import Candidate, Decision, ItemFacts
 from matching.clip import search_clip
 from matching.clip_frames import PDQ_BYTES, ClipQuery, ItemFrames, Part, clip_query, item_frames_of
+from testkit import videos
+from testkit.videos import Video
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTOS = REPO.parent / "shared" / "corpus-dev"

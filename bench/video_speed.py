@@ -2,7 +2,7 @@
 
 Clips (made once from the photos and cached under ``var/bench/``, or given with
 ``--clip``): 60 s at 30 fps of photos filmed with a slow zoom and pan
-(:func:`bench.videos.shot`), a hard cut every 5 s, encoded with libx264 preset
+(:func:`testkit.videos.shot`), a hard cut every 5 s, encoded with libx264 preset
 veryfast CRF 23 and the encoder's ``thread_type`` FRAME, so every frame is one
 slice as a phone writes it (libx264 through PyAV slices by default):
 
@@ -54,7 +54,6 @@ from app.repository.hashes import clip_hashes
 from app.services.index_store import new_index
 from app.services.rules import clip_limits
 from app.settings import Settings
-from bench import videos
 from hashing.clip import ClipLimits, glance, selector
 from hashing.hashers import PDQ_MIN_QUALITY, pdq, sha256
 from hashing.media import video_container
@@ -66,6 +65,7 @@ from index import HashIndex
 from matching import Decision
 from matching.clip import search_clip
 from matching.clip_frames import ItemFrames, clip_query, item_frames_of
+from testkit import videos
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTOS = REPO.parent / "shared" / "corpus-dev"

@@ -22,11 +22,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from bench.corpus import load_corpus, split
-from bench.families import FAMILIES, apply
 from hashing.features import item_features, upload_features
 from hashing.types import u8
 from index.vocabulary import BUNDLED, train
+from testkit.corpus import load_corpus, split
+from testkit.families import FAMILIES, apply
 
 
 def luma(data: bytes) -> npt.NDArray[np.uint8]:

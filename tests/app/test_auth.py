@@ -8,8 +8,9 @@ from fastapi.testclient import TestClient
 from app import db
 from app.services import keys
 from app.settings import Settings
-from bench.edits import jpeg, load_rgb
-from tests.conftest import PHOTOS, bearer
+from testkit.edits import jpeg, load_rgb
+from tests.api import bearer
+from tests.conftest import PHOTOS
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,9 @@ from PIL import Image
 
 from app.main import create_app
 from app.settings import Settings
-from bench import edits
-from tests.conftest import PHOTOS, bearer
+from testkit import edits
+from tests.api import Api, bearer
+from tests.conftest import PHOTOS
 
 PHOTO = PHOTOS[5]
 
@@ -86,21 +87,13 @@ BAD_FILES: dict[str, tuple[bytes, int, str]] = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
+@pytest.mark.one_database
 def test_bad_files_get_a_precise_error_and_change_nothing(
-    client: TestClient, api_keys: dict[str, str], case: str
+    client: TestClient, api: Api, case: str
 ) -> None:
     data, status, code = BAD_FILES[case]
-    staff, platform = bearer(api_keys["trust_safety"]), bearer(api_keys["platform"])
     before = client.get("/readyz").json()["index"]
-    for response in (
-        client.post("/check", files={"file": ("upload.jpg", data)}, headers=platform),
-        client.post(
-            "/register",
-            files={"file": ("upload.jpg", data)},
-            data={"category": "ncii"},
-            headers=staff,
-        ),
-    ):
+    for response in (api.check(data), api.register(data, "upload.jpg")):
         assert response.status_code == status, (case, response.text)
         body = response.json()
         assert body["error"] == code
@@ -193,11 +186,9 @@ def test_malformed_hashes(client: TestClient, api_keys: dict[str, str], hashes: 
     assert client.get("/readyz").json()["index"] == {"pdq": 0, "phash": 0, "sha256": 0}
 
 
-def test_too_many_hashes_is_413(client: TestClient, api_keys: dict[str, str]) -> None:
+def test_too_many_hashes_is_413(api: Api) -> None:
     hashes = {"sha256": [f"{i:064x}" for i in range(300)]}
-    response = client.post(
-        "/check/hashes", json={"hashes": hashes}, headers=bearer(api_keys["platform"])
-    )
+    response = api.check_hashes({"hashes": hashes})
     assert response.status_code == 413
     assert response.json()["error"] == "too_many_hashes"
 
@@ -267,9 +258,7 @@ def test_unknown_route_is_json_404(client: TestClient) -> None:
     assert response.json()["error"] == "not_found"
 
 
-def test_media_is_never_stored(
-    client: TestClient, api_keys: dict[str, str], settings: Settings, tmp_path: Path
-) -> None:
+def test_media_is_never_stored(api: Api, settings: Settings, tmp_path: Path) -> None:
     """After register and check, no byte run of the media is in the database or on disk."""
     import sqlalchemy as sa
 
@@ -277,17 +266,8 @@ def test_media_is_never_stored(
 
     media = PHOTOS[7].read_bytes()
     upload = edits.jpeg(edits.load_rgb(str(PHOTOS[7])), 70)
-    staff, platform = bearer(api_keys["trust_safety"]), bearer(api_keys["platform"])
-    assert (
-        client.post(
-            "/register", files={"file": ("p", media)}, data={"category": "ncii"}, headers=staff
-        ).status_code
-        == 201
-    )
-    assert (
-        client.post("/check", files={"file": ("u", upload)}, headers=platform).json()["decision"]
-        == "block"
-    )
+    assert api.register(media, "p").status_code == 201
+    assert api.check(upload, "u").json()["decision"] == "block"
     probes = [
         blob[i : i + 32]
         for blob in (media, upload)
@@ -312,15 +292,12 @@ def test_media_is_never_stored(
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
-def test_error_details_speak_the_services_terms(
-    client: TestClient, api_keys: dict[str, str], case: str
-) -> None:
+@pytest.mark.one_database
+def test_error_details_speak_the_services_terms(api: Api, case: str) -> None:
     """No library object, address or limit of its own in an answer: the problem
     in the service's words, and the service's configured limits."""
     data, _, code = BAD_FILES[case]
-    response = client.post(
-        "/check", files={"file": ("upload", data)}, headers=bearer(api_keys["platform"])
-    )
+    response = api.check(data, "upload")
     detail = response.json()["detail"]
     for leak in ("object at", " 0x", "BytesIO", "PIL", "Pillow", "178956970", "cv2", "Traceback"):
         assert leak not in detail, (case, detail)

@@ -11,9 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from tests.api import bearer
 from tests.budget import cpu_budget
-from tests.conftest import bearer
 from tests.hashing.test_animation import huge_canvas_gif
+
+# Decoding is the subject: what is refused never reaches a database.
+pytestmark = pytest.mark.one_database
 
 SIDE = 60_000  # 3.6 gigapixels; the default limit is 64 megapixels and 30,000 px a side
 

@@ -15,8 +15,9 @@ from app import auth, db
 from app.main import create_app
 from app.services import keys
 from app.settings import Settings
+from tests.api import Api, bearer
 from tests.clock import START
-from tests.conftest import PHOTOS, bearer
+from tests.conftest import PHOTOS
 
 
 def page_data(html: str) -> dict[str, object]:
@@ -40,12 +41,7 @@ def test_a_platform_key_sees_its_own_numbers_and_can_sign_out(
     # https: the session cookie is Secure, so the test client must look like HTTPS.
     with TestClient(create_app(settings), base_url="https://testserver") as client:
         photo = PHOTOS[9]
-        client.post(
-            "/register",
-            files={"file": (photo.name, photo.read_bytes())},
-            data={"category": "illegal_filming"},
-            headers=bearer(api_keys["trust_safety"]),
-        )
+        Api(client, api_keys).register(photo.read_bytes(), photo.name, category="illegal_filming")
         for key in (api_keys["platform"], other):
             client.post("/check", files={"file": ("u", photo.read_bytes())}, headers=bearer(key))
         assert client.post("/dashboard/login", data={"key": other}).status_code == 401

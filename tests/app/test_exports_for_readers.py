@@ -20,8 +20,9 @@ from app.csvfile import FORMULA_STARTS
 from app.main import create_app
 from app.services import keys
 from app.settings import Settings
+from tests.api import Api, bearer
 from tests.clock import START, SteadyClock
-from tests.conftest import PHOTOS, bearer
+from tests.conftest import PHOTOS
 
 HASHWALL = str(Path(sys.executable).parent / "hashwall")
 CASE = '=HYPERLINK("http://x","y")'
@@ -59,19 +60,11 @@ def history(client: TestClient, readers: dict[str, str]) -> None:
     """Two items with a formula for a case reference, re-uploads of both, one
     deactivated with a formula for a reason, and an imported list's hash."""
     staff = bearer(readers["staff"])
+    api = Api(client, readers)
     for path in PHOTOS[:2]:
-        registered = client.post(
-            "/register",
-            files={"file": (path.name, path.read_bytes())},
-            data={"category": "ncii", "case_ref": CASE},
-            headers=staff,
-        )
+        registered = api.register(path.read_bytes(), path.name, role="staff", case_ref=CASE)
         assert registered.status_code == 201, registered.text
-        checked = client.post(
-            "/check",
-            files={"file": (path.name, path.read_bytes())},
-            headers=bearer(readers["platform"]),
-        )
+        checked = api.check(path.read_bytes(), path.name)
         assert checked.json()["decision"] == "block"
     gone = client.delete("/items/2", params={"reason": REASON}, headers=staff)
     assert gone.status_code == 200

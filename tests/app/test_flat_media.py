@@ -18,10 +18,11 @@ from app.repository.hashes import NewHash
 from app.services.index_store import new_index
 from app.services.registering import register_item
 from app.settings import Settings
-from bench import videos
 from hashing.types import HashValue, Signal
 from matching import Category
-from tests.conftest import PHOTOS, bearer
+from testkit import videos
+from tests.api import Api, bearer
+from tests.conftest import PHOTOS
 
 ZERO_PDQ = "0" * 64
 
@@ -35,31 +36,21 @@ def flat_png(width: int, height: int, level: int) -> bytes:
 @pytest.mark.parametrize(
     ("width", "height", "level"), [(7999, 7999, 0), (300, 200, 128), (640, 480, 255)]
 )
+@pytest.mark.one_database
 def test_flat_images_are_not_registered(
-    client: TestClient, api_keys: dict[str, str], width: int, height: int, level: int
+    client: TestClient, api: Api, width: int, height: int, level: int
 ) -> None:
-    response = client.post(
-        "/register",
-        files={"file": ("flat.png", flat_png(width, height, level))},
-        data={"category": "ncii"},
-        headers=bearer(api_keys["trust_safety"]),
-    )
+    response = api.register(flat_png(width, height, level), "flat.png")
     assert response.status_code == 422, response.text
     assert response.json()["error"] == "low_quality"
     assert client.get("/readyz").json()["index"] == {"pdq": 0, "phash": 0, "sha256": 0}
 
 
-def test_a_flat_video_is_not_registered(
-    client: TestClient, api_keys: dict[str, str], tmp_path: Path
-) -> None:
+@pytest.mark.one_database
+def test_a_flat_video_is_not_registered(api: Api, tmp_path: Path) -> None:
     grey = np.full((240, 320, 3), 90, np.uint8)
     path = videos.write(videos.Video([grey] * 30, 10.0), tmp_path / "grey.mp4")
-    response = client.post(
-        "/register",
-        files={"file": ("grey.mp4", path.read_bytes())},
-        data={"category": "ncii"},
-        headers=bearer(api_keys["trust_safety"]),
-    )
+    response = api.register(path.read_bytes(), "grey.mp4")
     assert response.status_code == 422, response.text
     assert response.json()["error"] == "low_quality"
 
@@ -67,20 +58,13 @@ def test_a_flat_video_is_not_registered(
 @pytest.mark.parametrize(
     "hashes", [{"pdq": [ZERO_PDQ]}, {"pdq": ["f" * 64]}, {"phash": ["0" * 16]}]
 )
-def test_hashes_of_flat_pictures_are_not_registered(
-    client: TestClient, api_keys: dict[str, str], hashes: dict[str, list[str]]
-) -> None:
-    response = client.post(
-        "/register",
-        json={"hashes": hashes, "category": "ncii"},
-        headers=bearer(api_keys["trust_safety"]),
-    )
+@pytest.mark.one_database
+def test_hashes_of_flat_pictures_are_not_registered(api: Api, hashes: dict[str, list[str]]) -> None:
+    response = api.register_hashes({"hashes": hashes, "category": "ncii"})
     assert response.status_code == 422, response.text
     assert response.json()["error"] == "uninformative_hash"
-    vpdq = client.post(
-        "/register",
-        json={"vpdq": f"{ZERO_PDQ},100,0.000\n{ZERO_PDQ},100,1.000", "category": "ncii"},
-        headers=bearer(api_keys["trust_safety"]),
+    vpdq = api.register_hashes(
+        {"vpdq": f"{ZERO_PDQ},100,0.000\n{ZERO_PDQ},100,1.000", "category": "ncii"}
     )
     assert vpdq.status_code == 422, vpdq.text
     assert vpdq.json()["error"] == "low_quality"
@@ -99,6 +83,7 @@ def test_an_imported_flat_hash_is_rejected(client: TestClient, api_keys: dict[st
     assert "flat image" in body["rejections"][0]["reason"]
 
 
+@pytest.mark.one_database
 def test_no_check_matches_on_a_flat_hash(api_keys: dict[str, str], settings: Settings) -> None:
     """An item holding a flat picture's hash (registered before this rule, say)
     is not matched by flat uploads, by media or by hashes."""

@@ -28,7 +28,8 @@ from app.services.index_store import load_index, new_index
 from app.services.sync import ADD_RANGE, IndexFollower
 from app.settings import Settings
 from matching import Category
-from tests.conftest import POSTGRES_URL, bearer
+from tests.api import bearer
+from tests.databases import POSTGRES_URL
 
 rng = random.Random(6)
 

@@ -1,6 +1,7 @@
 """What a hostile client sends: keys judged before bodies, bounded JSON, control
-characters, impossible dates and forged cursors. Each gets a precise 4xx on both
-databases and changes nothing."""
+characters, impossible dates and forged cursors. Each gets a precise 4xx and
+changes nothing: on both databases where a database could see it, on SQLite alone
+where the body is refused before any is asked (bounded JSON, file parts)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from app import auth, db
 from app.main import create_app
 from app.services import keys
 from app.settings import Settings
-from tests.conftest import PHOTOS, bearer
+from tests.api import bearer
+from tests.conftest import PHOTOS
 
 PHOTO = PHOTOS[3].read_bytes()
 PDQ = "f" * 32 + "0" * 32
@@ -86,6 +88,7 @@ def small_json_client(settings: Settings) -> Iterator[TestClient]:
 
 
 @pytest.mark.parametrize(("path", "role"), [("/check/hashes", "platform"), ("/register", "admin")])
+@pytest.mark.one_database
 def test_json_over_the_limit_is_413_declared_or_streamed(
     small_json_client: TestClient, api_keys: dict[str, str], path: str, role: str
 ) -> None:
@@ -109,6 +112,7 @@ def test_json_over_the_limit_is_413_declared_or_streamed(
     assert _index(small_json_client) == {"pdq": 0, "phash": 0, "sha256": 0}
 
 
+@pytest.mark.one_database
 def test_json_within_the_limit_still_works(
     small_json_client: TestClient, api_keys: dict[str, str]
 ) -> None:
@@ -149,6 +153,7 @@ def test_control_characters_in_json_fields_are_422(
     assert _index(client)["pdq"] == (1 if text.startswith("tab") else 0)
 
 
+@pytest.mark.one_database
 def test_a_lone_surrogate_is_not_json(client: TestClient, api_keys: dict[str, str]) -> None:
     # It could not be stored as UTF-8; the JSON parser refuses it as it reads.
     body = b'{"hashes": {"pdq": ["' + PDQ.encode() + b'"]}, "upload_ref": "a \\ud800"}'
@@ -321,6 +326,7 @@ def test_the_largest_id_is_a_valid_cursor(client: TestClient, api_keys: dict[str
 @pytest.mark.parametrize(
     ("path", "role"), [("/check", "platform"), ("/register", "trust_safety"), ("/import", "admin")]
 )
+@pytest.mark.one_database
 def test_several_file_parts_are_400(
     client: TestClient, api_keys: dict[str, str], path: str, role: str, parts: int
 ) -> None:

@@ -14,7 +14,7 @@ from app.services.index_store import write_snapshot
 from app.settings import Settings
 from app.state import AppState
 from index import snapshot
-from tests.conftest import bearer
+from tests.api import bearer
 
 RNG = np.random.default_rng(99)
 

@@ -32,8 +32,8 @@ from app.settings import Settings
 from app.state import AppState
 from hashing.types import HashValue, Signal
 from matching import Category
+from tests.api import bearer
 from tests.app.test_hashlists import cli_env, csv_file, hexes, upload
-from tests.conftest import bearer
 
 
 @pytest.fixture

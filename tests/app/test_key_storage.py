@@ -13,7 +13,7 @@ from app import auth, db
 from app.models import ApiKey, utcnow
 from app.services import keys
 from app.settings import Settings
-from tests.conftest import bearer
+from tests.api import bearer
 
 CHECK = {"hashes": {"pdq": ["ab" * 32]}}
 

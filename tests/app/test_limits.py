@@ -14,7 +14,7 @@ from app import db
 from app.main import create_app
 from app.ratelimit import DatabaseStorage, RateLimit, storage_kind
 from app.settings import Settings
-from tests.conftest import bearer
+from tests.api import bearer
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -18,12 +18,14 @@ from app.models import Item, ItemFeatures, ItemHash
 from app.services.index_store import write_snapshot
 from app.services.rules import LayoutViews
 from app.settings import Settings
-from bench.edits import EDITS, Pixels, load_rgb
-from bench.families import apply
-from bench.overlay_impostors import impostor_pairs
 from hashing.types import HashValue, Signal
-from tests.conftest import PHOTOS, bearer
+from testkit.edits import EDITS, Pixels, load_rgb
+from testkit.families import apply
+from testkit.overlay_impostors import impostor_pairs
+from tests.api import bearer
+from tests.conftest import PHOTOS
 from tests.matching.test_still import encoded, picture_in_picture
+from tests.waiting import wait_until
 
 PHOTO = PHOTOS[8]
 OTHERS = [load_rgb(str(p)) for p in PHOTOS[30:36]]
@@ -73,6 +75,7 @@ def edit(family: str, photo: str = PHOTO.name) -> bytes:
         ("collage_2x2", {"block", "review"}),
     ],
 )
+@pytest.mark.one_database
 def test_a_registered_picture_is_found_inside_an_upload(
     client: TestClient, api_keys: dict[str, str], family: str, decisions: set[str]
 ) -> None:
@@ -98,6 +101,7 @@ def test_a_registered_picture_is_found_inside_an_upload(
         ("side_by_side", False),
     ],
 )
+@pytest.mark.one_database
 def test_a_registration_the_local_tier_finds_in_an_item_is_a_duplicate_of_it(
     client: TestClient, api_keys: dict[str, str], family: str, duplicate: bool
 ) -> None:
@@ -138,6 +142,7 @@ def test_replaying_a_registration_leaves_the_item_where_checks_find_it(
         assert check(client, api_keys["platform"], edit("rotate_12"))["decision"] == "block"
 
 
+@pytest.mark.one_database
 def test_another_picture_in_the_same_app_frame_is_not_blocked(
     client: TestClient, api_keys: dict[str, str]
 ) -> None:
@@ -183,16 +188,13 @@ def test_local_features_are_stored_and_survive_a_restart_and_a_snapshot(
 def test_a_registration_reaches_the_other_process_through_the_feed(
     settings: Settings, api_keys: dict[str, str]
 ) -> None:
-    import time
-
     with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
         register(first, api_keys["trust_safety"], PHOTO.read_bytes())
         rotated = edit("rotate_12")
-        deadline = time.monotonic() + 30  # the follower polls every 0.25 s: a hang guard
-        decision = "allow"
-        while decision != "block" and time.monotonic() < deadline:
-            decision = str(check(second, api_keys["platform"], rotated)["decision"])
-        assert decision == "block"
+        # The follower polls every 0.25 s: the deadline is a hang guard.
+        assert wait_until(
+            lambda: check(second, api_keys["platform"], rotated)["decision"] == "block"
+        )
 
 
 def pdq_hashes(client: TestClient, key: str, item: int) -> int:
@@ -230,6 +232,7 @@ def test_a_category_can_keep_no_local_features(
     engine.dispose()
 
 
+@pytest.mark.one_database
 def test_the_tier_can_be_turned_off(settings: Settings, api_keys: dict[str, str]) -> None:
     off = settings.model_copy(update={"local_features": False})
     with TestClient(create_app(off)) as client:
@@ -272,6 +275,7 @@ def test_layout_views_are_made_only_while_an_item_needs_them(
     engine.dispose()
 
 
+@pytest.mark.one_database
 def test_a_small_inset_is_found_unless_insets_are_turned_off(
     settings: Settings, api_keys: dict[str, str]
 ) -> None:

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from app import db
 from app.models import AuditEvent, CheckCount, MatchEvent
 from app.settings import Settings
-from bench import edits
-from tests.conftest import PHOTOS, bearer
+from testkit import edits
+from tests.api import Api, bearer
+from tests.conftest import PHOTOS
 
 REGISTERED = PHOTOS[:6]
 UNRELATED = PHOTOS[30:42]
@@ -40,15 +41,12 @@ def count(settings: Settings, model: type) -> int:
 
 
 @pytest.fixture
-def registered(client: TestClient, api_keys: dict[str, str]) -> dict[str, int]:
+def registered(api: Api) -> dict[str, int]:
     """Register the first photos; returns item ids by file name."""
     ids = {}
     for path in REGISTERED:
-        response = client.post(
-            "/register",
-            files={"file": (path.name, path.read_bytes())},
-            data={"category": "ncii", "case_ref": f"CASE-{path.stem}", "note": "test"},
-            headers=bearer(api_keys["trust_safety"]),
+        response = api.register(
+            path.read_bytes(), path.name, case_ref=f"CASE-{path.stem}", note="test"
         )
         assert response.status_code == 201, response.text
         body = response.json()
@@ -64,19 +62,13 @@ def registered(client: TestClient, api_keys: dict[str, str]) -> dict[str, int]:
 
 
 def test_register_then_check_every_edit_blocks_the_right_item(
-    client: TestClient, api_keys: dict[str, str], registered: dict[str, int], settings: Settings
+    api: Api, registered: dict[str, int], settings: Settings
 ) -> None:
-    headers = bearer(api_keys["platform"])
     sent = 0
     for path in REGISTERED:
         pixels = edits.load_rgb(str(path))
         for name, (edit, transform) in POSITIVE_EDITS.items():
-            response = client.post(
-                "/check",
-                files={"file": ("upload.jpg", edit(pixels))},
-                data={"upload_ref": f"{path.stem}-{name}"},
-                headers=headers,
-            )
+            response = api.check(edit(pixels), upload_ref=f"{path.stem}-{name}")
             sent += 1
             assert response.status_code == 200, response.text
             body = response.json()
@@ -90,13 +82,10 @@ def test_register_then_check_every_edit_blocks_the_right_item(
     assert count(settings, MatchEvent) == sent
 
 
-def test_exact_copy_matches_by_sha256_first(
-    client: TestClient, api_keys: dict[str, str], registered: dict[str, int]
-) -> None:
+@pytest.mark.one_database
+def test_exact_copy_matches_by_sha256_first(api: Api, registered: dict[str, int]) -> None:
     path = REGISTERED[0]
-    body = client.post(
-        "/check", files={"file": ("x", path.read_bytes())}, headers=bearer(api_keys["platform"])
-    ).json()
+    body = api.check(path.read_bytes(), "x").json()
     assert body["decision"] == "block"
     assert body["matches"][0] == {
         "item_id": registered[path.name],
@@ -116,14 +105,11 @@ def test_exact_copy_matches_by_sha256_first(
 
 
 def test_unrelated_photos_are_allowed_and_counted(
-    client: TestClient, api_keys: dict[str, str], registered: dict[str, int], settings: Settings
+    api: Api, registered: dict[str, int], settings: Settings
 ) -> None:
     assert registered
-    headers = bearer(api_keys["platform"])
     for path in UNRELATED:
-        body = client.post(
-            "/check", files={"file": (path.name, path.read_bytes())}, headers=headers
-        ).json()
+        body = api.check(path.read_bytes(), path.name).json()
         assert body["decision"] == "allow", (path.name, body)
         assert body["matches"] == []
     assert count(settings, MatchEvent) == 0
@@ -142,16 +128,11 @@ def test_unrelated_photos_are_allowed_and_counted(
 
 
 def test_match_event_records_who_what_and_upload_ref(
-    client: TestClient, api_keys: dict[str, str], registered: dict[str, int], settings: Settings
+    api: Api, registered: dict[str, int], settings: Settings
 ) -> None:
     path = REGISTERED[1]
     upload = edits.jpeg(edits.mirror(edits.load_rgb(str(path))))
-    client.post(
-        "/check",
-        files={"file": ("u.jpg", upload)},
-        data={"upload_ref": "post-77"},
-        headers=bearer(api_keys["platform"]),
-    )
+    api.check(upload, "u.jpg", upload_ref="post-77")
     engine = db.make_engine(settings)
     with db.make_sessionmaker(engine)() as session:
         event = session.scalars(select(MatchEvent)).one()
@@ -166,17 +147,12 @@ def test_match_event_records_who_what_and_upload_ref(
 
 
 def test_near_duplicate_registration_returns_the_existing_item(
-    client: TestClient, api_keys: dict[str, str], registered: dict[str, int], settings: Settings
+    api: Api, registered: dict[str, int], settings: Settings
 ) -> None:
     path = REGISTERED[2]
     before = count(settings, AuditEvent)
     mirrored = edits.jpeg(edits.mirror(edits.load_rgb(str(path))), 80)
-    response = client.post(
-        "/register",
-        files={"file": ("m.jpg", mirrored)},
-        data={"category": "deepfake"},
-        headers=bearer(api_keys["trust_safety"]),
-    )
+    response = api.register(mirrored, "m.jpg", category="deepfake")
     assert response.status_code == 200
     body = response.json()
     assert body["item_id"] == registered[path.name]

@@ -11,7 +11,8 @@ import re
 from fastapi.testclient import TestClient
 
 from app.observability import logging_config
-from tests.conftest import PHOTOS, bearer
+from tests.api import Api, bearer
+from tests.conftest import PHOTOS
 
 
 def metric(client: TestClient, key: str, name: str, labels: str) -> float:
@@ -41,19 +42,11 @@ def test_metrics_count_checks_matches_registrations_and_refusals(
         "refused": metric(client, admin, "hashwall_decode_errors_total", 'code="empty_file"'),
     }
     photo = PHOTOS[7]
-    client.post(
-        "/register",
-        files={"file": (photo.name, photo.read_bytes())},
-        data={"category": "csam"},
-        headers=bearer(api_keys["trust_safety"]),
-    )
+    api = Api(client, api_keys)
+    api.register(photo.read_bytes(), photo.name, category="csam")
     for _ in range(2):
-        client.post(
-            "/check",
-            files={"file": (photo.name, photo.read_bytes())},
-            headers=bearer(api_keys["platform"]),
-        )
-    client.post("/check", files={"file": ("e", b"")}, headers=bearer(api_keys["platform"]))
+        api.check(photo.read_bytes(), photo.name)
+    api.check(b"", "e")
     assert metric(client, admin, "hashwall_checks_total", block) == before["checks"] + 2
     assert (
         metric(client, admin, "hashwall_matches_total", 'category="csam",decision="block"')

@@ -19,8 +19,9 @@ from app import auth, db
 from app.main import create_app
 from app.models import ItemDayCount, MatchEvent
 from app.settings import Settings
+from tests.api import Api, bearer
 from tests.clock import START, SteadyClock
-from tests.conftest import PHOTOS, bearer
+from tests.conftest import PHOTOS
 
 YEAR = START.year
 HASHWALL = str(Path(sys.executable).parent / "hashwall")
@@ -49,18 +50,15 @@ def history(client: TestClient, api_keys: dict[str, str]) -> dict[str, int]:
     """Three registrations, re-uploads of two of them, then two deactivations."""
     staff = bearer(api_keys["trust_safety"])
     ids = {}
+    api = Api(client, api_keys)
     for path, category in zip(PHOTOS[:3], ["ncii", "deepfake", "ncii"], strict=True):
-        response = client.post(
-            "/register",
-            files={"file": (path.name, path.read_bytes())},
-            data={"category": category, "case_ref": f"CASE-{path.stem}"},
-            headers=staff,
+        response = api.register(
+            path.read_bytes(), path.name, category=category, case_ref=f"CASE-{path.stem}"
         )
         assert response.status_code == 201
         ids[path.name] = response.json()["item_id"]
-    platform = bearer(api_keys["platform"])
     for path in [PHOTOS[0], PHOTOS[0], PHOTOS[0], PHOTOS[1], PHOTOS[40], PHOTOS[41]]:
-        client.post("/check", files={"file": (path.name, path.read_bytes())}, headers=platform)
+        api.check(path.read_bytes(), path.name)
     for name, reason in [(PHOTOS[1].name, "False positive"), (PHOTOS[2].name, "withdrawn case")]:
         response = client.delete(f"/items/{ids[name]}", params={"reason": reason}, headers=staff)
         assert response.status_code == 200
@@ -194,18 +192,10 @@ def test_retention_setting_purges_old_events_at_start(
     client: TestClient, api_keys: dict[str, str], settings: Settings
 ) -> None:
     path = PHOTOS[5]
-    client.post(
-        "/register",
-        files={"file": (path.name, path.read_bytes())},
-        data={"category": "other"},
-        headers=bearer(api_keys["trust_safety"]),
-    )
+    api = Api(client, api_keys)
+    api.register(path.read_bytes(), path.name, category="other")
     for _ in range(3):
-        client.post(
-            "/check",
-            files={"file": (path.name, path.read_bytes())},
-            headers=bearer(api_keys["platform"]),
-        )
+        api.check(path.read_bytes(), path.name)
     engine = db.make_engine(settings)
     sessions = db.make_sessionmaker(engine)
     with sessions() as session:

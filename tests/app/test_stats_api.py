@@ -16,8 +16,9 @@ from app.repository.checks import count_check
 from app.services import keys
 from app.settings import Settings
 from matching import Decision
+from tests.api import bearer
 from tests.clock import START, SteadyClock
-from tests.conftest import PHOTOS, bearer
+from tests.conftest import PHOTOS
 
 
 @pytest.fixture

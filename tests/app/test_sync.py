@@ -7,14 +7,16 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.services.sync import IndexFollower, feed_position
 from app.settings import Settings
-from bench import edits
-from tests.conftest import PHOTOS, bearer
+from testkit import edits
+from tests.api import Api, bearer
+from tests.conftest import PHOTOS
+from tests.waiting import wait_until
 
 
 def test_a_registration_through_one_process_is_matched_by_another(
     settings: Settings, api_keys: dict[str, str]
 ) -> None:
-    staff, platform = bearer(api_keys["trust_safety"]), bearer(api_keys["platform"])
+    staff = bearer(api_keys["trust_safety"])
     photo = PHOTOS[25]
     upload = edits.jpeg(edits.mirror(edits.load_rgb(str(photo))), 70)
     # A long interval: the test drives the follower by hand.
@@ -25,31 +27,17 @@ def test_a_registration_through_one_process_is_matched_by_another(
             second.app.state.hashwall.index,  # type: ignore[attr-defined]
             start=0,
         )
-        item = first.post(
-            "/register",
-            files={"file": ("p", photo.read_bytes())},
-            data={"category": "ncii"},
-            headers=staff,
-        ).json()
-        assert (
-            second.post("/check", files={"file": ("u", upload)}, headers=platform).json()[
-                "decision"
-            ]
-            == "allow"
-        )
+        checks = Api(second, api_keys)
+        item = Api(first, api_keys).register(photo.read_bytes(), "p").json()
+        assert checks.check(upload, "u").json()["decision"] == "allow"
         assert follower.poll() == 1
-        body = second.post("/check", files={"file": ("u", upload)}, headers=platform).json()
+        body = checks.check(upload, "u").json()
         assert body["decision"] == "block"
         assert body["matches"][0]["item_id"] == item["item_id"]
         assert follower.poll() == 0  # each change is applied once
         first.delete(f"/items/{item['item_id']}?reason=withdrawn", headers=staff)
         assert follower.poll() == 1
-        assert (
-            second.post("/check", files={"file": ("u", upload)}, headers=platform).json()[
-                "decision"
-            ]
-            == "allow"
-        )
+        assert checks.check(upload, "u").json()["decision"] == "allow"
         with second.app.state.hashwall.sessions() as session:  # type: ignore[attr-defined]
             assert feed_position(session) == 2
 
@@ -57,22 +45,11 @@ def test_a_registration_through_one_process_is_matched_by_another(
 def test_the_background_follower_applies_changes_while_serving(
     settings: Settings, api_keys: dict[str, str]
 ) -> None:
-    import time
-
-    staff, platform = bearer(api_keys["trust_safety"]), bearer(api_keys["platform"])
     photo = PHOTOS[26]
     with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
-        first.post(
-            "/register",
-            files={"file": ("p", photo.read_bytes())},
-            data={"category": "deepfake"},
-            headers=staff,
-        )
+        Api(first, api_keys).register(photo.read_bytes(), "p", category="deepfake")
+        checks = Api(second, api_keys)
         # The follower polls every 0.25 s; the deadline is only a hang guard.
-        deadline = time.monotonic() + 30
-        decision = "allow"
-        while decision != "block" and time.monotonic() < deadline:
-            decision = second.post(
-                "/check", files={"file": ("u", photo.read_bytes())}, headers=platform
-            ).json()["decision"]
-        assert decision == "block"
+        assert wait_until(
+            lambda: checks.check(photo.read_bytes(), "u").json()["decision"] == "block"
+        )

@@ -12,8 +12,9 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from bench import edits
-from tests.conftest import PHOTOS, bearer
+from testkit import edits
+from tests.api import bearer
+from tests.conftest import PHOTOS
 
 REGISTERED = [PHOTOS[i] for i in (0, 9, 18, 27)]
 UNRELATED = [p for p in PHOTOS if p not in REGISTERED][:50]
@@ -31,6 +32,7 @@ EDITS: dict[str, Callable[[edits.Pixels], bytes]] = {
 
 
 @pytest.mark.parametrize("local_features", [True, False], ids=["local", "global-only"])
+@pytest.mark.one_database
 def test_crops_and_small_rotations_are_blocked_and_unrelated_photos_allowed(
     settings: Settings, api_keys: dict[str, str], local_features: bool
 ) -> None:

@@ -1,6 +1,7 @@
 """Videos and animated images through the API: register real encodes of real
 photos, check their re-upload edits, excerpts, screenshots and vPDQ, and broken
-files, on SQLite and PostgreSQL.
+files. Tests that assert what is stored (a video's hashes, spans and duplicates)
+run on SQLite and PostgreSQL; those about decoding and matching alone on SQLite.
 
 Source videos are 320x180 at 25 fps, made and encoded once per module.
 """
@@ -22,13 +23,14 @@ from PIL import Image
 
 from app.main import create_app
 from app.settings import Settings
-from bench import edits, videos
 from hashing.clip import ClipLimits
 from hashing.hashers import sha256
 from hashing.media import Container
 from hashing.video import hash_video
 from hashing.vpdq import VpdqFrame, format_vpdq, parse_vpdq
-from tests.conftest import PHOTOS, bearer
+from testkit import edits, videos
+from tests.api import Api, bearer
+from tests.conftest import PHOTOS
 
 SIZE = (320, 180)
 FPS = 25.0
@@ -116,12 +118,7 @@ def files(folder: Path) -> dict[str, bytes]:
 def register(
     client: TestClient, keys: dict[str, str], data: bytes, name: str = "video.mp4"
 ) -> Json:
-    response = client.post(
-        "/register",
-        files={"file": (name, data)},
-        data={"category": "ncii", "case_ref": "V-1"},
-        headers=bearer(keys["trust_safety"]),
-    )
+    response = Api(client, keys).register(data, name, case_ref="V-1")
     assert response.status_code in (200, 201), response.text
     body: Json = response.json()
     body["status"] = response.status_code
@@ -129,7 +126,7 @@ def register(
 
 
 def check(client: TestClient, keys: dict[str, str], data: bytes, name: str = "upload.mp4") -> Json:
-    response = client.post("/check", files={"file": (name, data)}, headers=bearer(keys["platform"]))
+    response = Api(client, keys).check(data, name)
     assert response.status_code == 200, response.text
     body: Json = response.json()
     return body
@@ -273,6 +270,7 @@ def test_the_whole_of_a_registered_excerpt(
     assert {m["item_id"] for m in both["matches"]} == {excerpt["item_id"], whole["item_id"]}
 
 
+@pytest.mark.one_database
 def test_a_registered_photo_shown_in_a_video(
     client: TestClient, api_keys: dict[str, str], folder: Path
 ) -> None:
@@ -303,6 +301,7 @@ def reframed(video: videos.Video) -> dict[str, tuple[videos.Video, str]]:
     }
 
 
+@pytest.mark.one_database
 def test_a_video_reframed_inset_or_cropped_and_mirrored_is_found_by_its_keypoints(
     client: TestClient, api_keys: dict[str, str], files: dict[str, bytes], folder: Path
 ) -> None:
@@ -327,6 +326,7 @@ def test_a_video_reframed_inset_or_cropped_and_mirrored_is_found_by_its_keypoint
         assert body["decision"] != "block", name
 
 
+@pytest.mark.one_database
 def test_a_video_showing_a_registered_one_as_an_inset_is_no_duplicate_of_it(
     client: TestClient, api_keys: dict[str, str], files: dict[str, bytes], folder: Path
 ) -> None:
@@ -346,6 +346,7 @@ def decoded_source(folder: Path) -> videos.Video:
     return videos.read(folder / "source.mp4")
 
 
+@pytest.mark.one_database
 def test_a_screenshot_of_a_registered_video(
     client: TestClient, api_keys: dict[str, str], files: dict[str, bytes], folder: Path
 ) -> None:
@@ -373,6 +374,7 @@ def animated(pictures: list[videos.Frame], fmt: str, **options: object) -> bytes
     return buf.getvalue()
 
 
+@pytest.mark.one_database
 def test_a_registered_animated_gif_matches_its_re_encodings(
     client: TestClient, api_keys: dict[str, str], folder: Path
 ) -> None:
@@ -497,6 +499,7 @@ def grid_avif(pixels: videos.Frame) -> bytes:
     return ftyp + meta(base) + box(b"mdat", grid + b"".join(t[2] for t in tiles))
 
 
+@pytest.mark.one_database
 def test_an_avif_photo_matches_its_jpeg(client: TestClient, api_keys: dict[str, str]) -> None:
     """AVIF starts with an ISO ``ftyp`` box like MP4, and FFmpeg decodes it."""
     pixels = rgb(6)
@@ -509,18 +512,14 @@ def test_an_avif_photo_matches_its_jpeg(client: TestClient, api_keys: dict[str, 
     assert body["matches"][0]["item_id"] == item["item_id"]
 
 
+@pytest.mark.one_database
 def test_a_tiled_avif_photo_is_hashed_whole(client: TestClient, api_keys: dict[str, str]) -> None:
     pixels = rgb(5)  # 640x480
     data = grid_avif(pixels)
     with Image.open(io.BytesIO(data)) as image:
         assert image.size == (640, 480)
         assert np.abs(np.asarray(image.convert("RGB"), np.int16) - pixels).mean() < 3
-    response = client.post(
-        "/register",
-        files={"file": ("photo.avif", data)},
-        data={"category": "ncii"},
-        headers=bearer(api_keys["trust_safety"]),
-    )
+    response = Api(client, api_keys).register(data, "photo.avif")
     if response.status_code == 201:  # hashed: then it must be the whole picture
         body = check(client, api_keys, edits.jpeg(pixels, 85), "photo.jpg")
         assert body["decision"] == "block", (response.json(), body)
@@ -600,6 +599,7 @@ GOOD_LINE = "f" * 16 + "0" * 16 + "a5" * 16 + ",90,0.000"
         pytest.param("hello\nworld", 1, id="not vpdq"),
     ],
 )
+@pytest.mark.one_database
 def test_malformed_vpdq_names_the_line(
     client: TestClient, api_keys: dict[str, str], vpdq: str | list[str], line: int
 ) -> None:
@@ -616,6 +616,7 @@ def test_malformed_vpdq_names_the_line(
     assert index_sizes(client) == before
 
 
+@pytest.mark.one_database
 def test_vpdq_with_nothing_to_match(client: TestClient, api_keys: dict[str, str]) -> None:
     staff = bearer(api_keys["trust_safety"])
     empty = client.post("/register", json={"vpdq": "\n\n", "category": "ncii"}, headers=staff)
@@ -660,6 +661,7 @@ def test_only_the_first_seconds_of_a_long_video_are_hashed(
     assert within(body["matches"][0]["item_span"], 0.0, 5.0)
 
 
+@pytest.mark.one_database
 def test_a_video_named_like_a_photo_is_hashed_as_a_video(
     client: TestClient, api_keys: dict[str, str], files: dict[str, bytes]
 ) -> None:
@@ -686,6 +688,7 @@ def broken_videos(files: dict[str, bytes]) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.one_database
 def test_broken_videos_are_422_and_change_nothing(
     client: TestClient, api_keys: dict[str, str], files: dict[str, bytes]
 ) -> None:
@@ -714,6 +717,7 @@ def spool_settings(settings: Settings, tmp_path: Path) -> Settings:
     )
 
 
+@pytest.mark.one_database
 def test_the_upload_directory_is_left_empty(
     spool_settings: Settings, api_keys: dict[str, str], files: dict[str, bytes], folder: Path
 ) -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.waiting import wait_until
+
 HASHWALL = str(Path(sys.executable).parent / "hashwall")
 
 
@@ -50,24 +52,24 @@ def start_server(
     with log.open("ab") as sink:
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=sink)
     url = f"http://127.0.0.1:{port}"
-    if workers > 1:
-        try:
-            wait_workers_ready(process, log, url, workers)
-        except BaseException:
-            process.kill()
-            raise
-        return process, url
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
+
+    def ready() -> bool:
+        if process.poll() is not None:
             raise RuntimeError(f"server did not start: {log.read_text()}")
-        time.sleep(0.1)
+        try:
+            return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        if workers > 1:
+            wait_workers_ready(process, log, url, workers)
+        else:
+            wait_until(ready, every_s=0.1, what=lambda: f"the server: {log.read_text()}")
+    except BaseException:
+        process.kill()
+        raise
+    return process, url
 
 
 def wait_workers_ready(process: subprocess.Popen[bytes], log: Path, url: str, workers: int) -> None:
@@ -78,11 +80,13 @@ def wait_workers_ready(process: subprocess.Popen[bytes], log: Path, url: str, wo
     Uvicorn's start-up line comes before a worker has loaded its index, which a
     request then meets as 503 ``index_loading``.
     """
-    deadline = time.monotonic() + 60
-    while log.read_text().count("index loaded from") < workers:
+
+    def loaded() -> bool:
         assert process.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.2)
+        return log.read_text().count("index loaded from") >= workers
+
+    wait_until(loaded, deadline_s=60, every_s=0.2, what=log.read_text)
+    deadline = time.monotonic() + 60
     ready_in_a_row = 0
     while ready_in_a_row < 4 * workers:
         assert time.monotonic() < deadline, log.read_text()

@@ -14,6 +14,7 @@ from app import db
 from app.models import Item, ItemHash
 from app.settings import Settings
 from tests.e2e.conftest import hashwall, start_server
+from tests.waiting import wait_until
 
 
 def test_kill_9_mid_burst_loses_no_answered_write(env: dict[str, str], tmp_path: Path) -> None:
@@ -73,10 +74,10 @@ def test_kill_9_mid_burst_loses_no_answered_write(env: dict[str, str], tmp_path:
     threads += [threading.Thread(target=check, args=(w,)) for w in range(3)]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + 30
-    while len(registered) < 60 or len(blocked) < 60:
-        assert time.monotonic() < deadline, (len(registered), len(blocked))
-        time.sleep(0.05)
+    wait_until(
+        lambda: len(registered) >= 60 and len(blocked) >= 60,
+        what=lambda: f"60 registered and blocked: {len(registered), len(blocked)}",
+    )
     process.kill()  # SIGKILL: no shutdown, no flush, mid-request
     process.wait(timeout=10)
     stop.set()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import subprocess
-import time
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -14,6 +13,7 @@ from app import db
 from app.models import HashImport, Item
 from app.settings import Settings
 from tests.e2e.conftest import HASHWALL, hashwall
+from tests.waiting import wait_until
 
 LINES = 300_000
 
@@ -36,14 +36,13 @@ def test_a_killed_import_resumes_and_stores_each_hash_once(
     engine = db.make_engine(settings)
     try:
         process = subprocess.Popen([HASHWALL, *command], env=env, stdout=subprocess.DEVNULL)
-        done = 0
-        deadline = time.monotonic() + 120
-        while done == 0:  # the first batches are committed
-            assert time.monotonic() < deadline
+
+        def lines_done() -> int:
             assert process.poll() is None, "the import ended before it could be killed"
             with engine.connect() as conn:
-                done = int(conn.scalar(select(func.max(HashImport.lines_done))) or 0)
-            time.sleep(0.02)
+                return int(conn.scalar(select(func.max(HashImport.lines_done))) or 0)
+
+        wait_until(lines_done, deadline_s=120, every_s=0.02, what="the first committed batch")
         process.kill()
         process.wait(timeout=10)
         with engine.connect() as conn:

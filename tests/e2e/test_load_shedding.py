@@ -7,10 +7,15 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 
-from bench import videos
-from tests.conftest import PHOTOS, bearer
+from testkit import videos
+from tests.api import bearer
+from tests.conftest import PHOTOS
 from tests.e2e.conftest import hashwall, start_server
+
+# The subject is the server's concurrency limit, which no database takes part in.
+pytestmark = pytest.mark.one_database
 
 
 def test_a_saturated_server_sheds_checks_with_503(env: dict[str, str], tmp_path: Path) -> None:

@@ -7,16 +7,16 @@ import json
 import os
 import subprocess
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
 
-from bench import edits
-from bench.speed import multipart
+from testkit import edits
+from testkit.multipart import multipart
 from tests.conftest import PHOTOS
 from tests.e2e.conftest import HASHWALL, env, free_port, hashwall, server, start_server
+from tests.waiting import wait_until
 
 __all__ = ["env", "server"]  # fixtures, re-exported for modules that import them from here
 
@@ -119,10 +119,7 @@ def test_two_worker_processes_stay_in_step(env: dict[str, str], tmp_path: Path) 
             def settles_on(expected: set[tuple[str, int | None]]) -> bool:
                 # Workers follow the change feed every 0.25 s; the deadline is a
                 # hang guard, not the time they are allowed.
-                deadline = time.monotonic() + 60
-                while (seen := decisions()) != expected and time.monotonic() < deadline:
-                    time.sleep(0.25)
-                return seen == expected
+                return wait_until(lambda: decisions() == expected, deadline_s=60, every_s=0.25)
 
             assert settles_on({("block", item["item_id"])})
             http.delete(f"/items/{item['item_id']}?reason=withdrawn", headers=staff)

@@ -8,9 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench import videos
+from testkit import videos
 from tests.conftest import PHOTOS
 from tests.e2e.conftest import hashwall
+
+# Video over HTTP is the subject; what is stored is tested in tests/app on both databases.
+pytestmark = pytest.mark.one_database
 
 SIZE = (320, 180)
 

@@ -22,7 +22,7 @@ from app import auth, db
 from app.main import create_app
 from app.services import keys
 from app.settings import Settings
-from tests.conftest import bearer
+from tests.api import bearer
 
 BASE_URL = f"http://{asgi.HOST}"
 

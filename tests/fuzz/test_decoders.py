@@ -29,15 +29,16 @@ from app import auth, db
 from app.main import create_app
 from app.services import keys
 from app.settings import Settings
-from bench import videos
 from hashing.animation import hash_animation
 from hashing.clip import ClipLimits
 from hashing.decode import DecodeError, decode_image
 from hashing.hashers import sha256
 from hashing.media import SNIFF_BYTES, video_container
 from hashing.video import hash_video
+from testkit import videos
+from tests.api import bearer
 from tests.budget import cpu_budget
-from tests.conftest import PHOTOS, bearer
+from tests.conftest import PHOTOS
 
 # Each call on a file of a few kilobytes finishes well inside this; a longer one
 # is a hang in the making.

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from PIL import GifImagePlugin, Image
 
-from bench import videos
 from hashing.animation import hash_animation
 from hashing.clip import ClipHashes, ClipLimits, StopReason
 from hashing.decode import DecodeError, DecodeErrorCode, decode_image
@@ -19,6 +18,7 @@ from hashing.hashers import sha256
 from hashing.media import SNIFF_BYTES, is_animated, video_container
 from hashing.pipeline import hash_pixels
 from hashing.transforms import Transform
+from testkit import videos
 from tests.budget import cpu_budget
 from tests.conftest import PHOTOS
 

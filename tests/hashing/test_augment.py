@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.edits import Pixels, crop_center, crop_offset, jpeg, rotate_small
 from hashing.augment import CENTRE_CROPS, CORNER_CROPS, ROTATIONS, variant_hashes
 from hashing.pipeline import hash_image_bytes
 from hashing.transforms import Transform
 from hashing.types import HashValue
+from testkit.edits import Pixels, crop_center, crop_offset, jpeg, rotate_small
 from tests.conftest import PHOTOS
 from tests.hashing.photos import photo, pixels, registered
 
@@ -69,7 +69,7 @@ def test_variant_hashes_of_pixels_match_the_pipeline() -> None:
 
 
 def test_a_banner_across_the_middle_leaves_both_halves_matching() -> None:
-    from bench.edits import banner
+    from testkit.edits import banner
 
     def halves(data: bytes) -> tuple[HashValue, HashValue]:
         made = hash_image_bytes(data).halves

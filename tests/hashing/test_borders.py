@@ -9,9 +9,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from bench.edits import jpeg, letterbox, pad
 from hashing.borders import MIN_KEPT_SHARE, Box, crop, find_content, trim_passes
 from hashing.decode import DecodeLimits, decode_image
+from testkit.edits import jpeg, letterbox, pad
 from tests.conftest import PHOTOS
 from tests.hashing.photos import photo, pixels
 

@@ -16,7 +16,6 @@ import numpy.typing as npt
 import pytest
 from PIL import Image, ImageSequence
 
-from bench.edits import jpeg, png, resize
 from hashing.decode import (
     DecodedImage,
     DecodeError,
@@ -27,6 +26,7 @@ from hashing.decode import (
     sniff_format,
 )
 from hashing.transforms import Transform, apply
+from testkit.edits import jpeg, png, resize
 from tests.hashing.photos import photo, pixels
 
 JPEG_PHOTO = photo("p039.jpg")  # 640x480 colour JPEG

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bench.edits import jpeg, load_rgb, screenshot
 from hashing.embedded import find_embedded
 from hashing.pipeline import hash_image_bytes
 from hashing.transforms import Transform
+from testkit.edits import jpeg, load_rgb, screenshot
 from tests.conftest import PHOTOS
 from tests.hashing.photos import pixels
 

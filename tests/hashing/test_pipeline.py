@@ -12,13 +12,13 @@ import numpy.typing as npt
 import pytest
 from PIL import Image
 
-from bench.edits import EDITS, grayscale, jpeg, letterbox, mirror, pad, png, resize, rotate90
 from hashing.borders import Box
 from hashing.canvas import CANVAS_SIDE, canvas
 from hashing.decode import DecodeError, DecodeErrorCode, DecodeLimits, ImageFormat, decode_image
 from hashing.hashers import PDQ_MIN_QUALITY
 from hashing.pipeline import hash_image_bytes, hash_pixels
 from hashing.transforms import Transform, inverse
+from testkit.edits import EDITS, grayscale, jpeg, letterbox, mirror, pad, png, resize, rotate90
 from tests.conftest import PHOTOS
 from tests.hashing.photos import photo, pixels, registered
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.edits import mirror, rotate90
 from hashing.transforms import Transform, apply, inverse
+from testkit.edits import mirror, rotate90
 from tests.hashing.photos import photo, pixels
 
 # 500x333: not square, so a transform that swaps axes shows in the shape.

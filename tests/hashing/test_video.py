@@ -1,7 +1,7 @@
 """Video keyframes: where they fall (cuts, clock, motion), the limits that stop
 hashing, every container and codec, and broken files.
 
-Every video is a real encode of real photos (:mod:`bench.videos`), small
+Every video is a real encode of real photos (:mod:`testkit.videos`), small
 (320x180, 25 fps) and built once per module.
 """
 
@@ -15,7 +15,6 @@ import cv2
 import numpy as np
 import pytest
 
-from bench import videos
 from hashing.clip import ClipHashes, ClipLimits, Keyframe, StopReason
 from hashing.decode import DecodeError, DecodeErrorCode
 from hashing.hashers import sha256
@@ -23,6 +22,7 @@ from hashing.media import SNIFF_BYTES, Container, video_container
 from hashing.pipeline import hash_pixels
 from hashing.transforms import Transform
 from hashing.video import hash_video
+from testkit import videos
 from tests.budget import cpu_budget
 from tests.conftest import PHOTOS
 
@@ -223,7 +223,7 @@ def test_every_keyframe_under_the_floor_is_counted(moving: dict[str, Path]) -> N
 
 
 def mux(video: videos.Video, path: Path, muxer: str, codec: str) -> Path:
-    """Encode with PyAV into a container :func:`bench.videos.write` does not make."""
+    """Encode with PyAV into a container :func:`testkit.videos.write` does not make."""
     with av.open(str(path), "w", format=muxer) as box:
         stream = box.add_stream(codec, rate=round(video.fps))
         assert isinstance(stream, av.VideoStream)
@@ -239,7 +239,7 @@ def mux(video: videos.Video, path: Path, muxer: str, codec: str) -> Path:
 
 
 # Every container and codec the service meets: the encoder, the muxer when
-# bench.videos.write does not make the container, and the demuxer its magic names.
+# testkit.videos.write does not make the container, and the demuxer its magic names.
 ENCODINGS: dict[str, tuple[str, str | None, Container]] = {
     "mp4v.mp4": ("mp4v", None, Container.MP4),
     "mjpg.avi": ("MJPG", None, Container.AVI),

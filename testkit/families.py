@@ -1,9 +1,9 @@
 """Edit families: each kind of re-upload edit, its parameters drawn per photo.
 
-Where :data:`bench.edits.EDITS` applies one fixed implementation of each edit, a
+Where :data:`testkit.edits.EDITS` applies one fixed implementation of each edit, a
 family here draws every parameter (shares, angles, layouts, text, fonts, colours,
 encoding) from a generator seeded by the family and the photo's name
-(:func:`bench.corpus.seeded`), within the ranges its docstring states, so matching
+(:func:`testkit.corpus.seeded`), within the ranges its docstring states, so matching
 is measured on the family rather than on one layout. A family's edit takes the
 registered photo's RGB pixels, the generator, and ``others``: unregistered photos
 the edit may use as collage partners, a side-by-side partner or a
@@ -22,25 +22,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from bench import chrome, overlays
-from bench.corpus import seeded
-from bench.drawing import (
-    RGB,
-    Encoding,
-    add_noise,
-    canvas,
-    chance,
-    colour,
-    cover,
-    fit,
-    gaussian,
-    pick,
-    rectangle,
-    resized,
-    signed,
-    uniform,
-)
-from bench.edits import (
+from testkit import browser_chrome, layouts, overlays, phone_chrome
+from testkit.compositing import add_noise, canvas, crop, gaussian, rotate
+from testkit.corpus import seeded
+from testkit.drawing import Encoding, chance, colour, pick, signed, uniform
+from testkit.edits import (
     Pixels,
     brightness,
     contrast,
@@ -50,6 +36,14 @@ from bench.edits import (
     mirror,
     resize,
     rotate90,
+)
+from testkit.scenes import (
+    MonitorShot,
+    PictureInPicture,
+    SideBySide,
+    monitor_photo_pixels,
+    picture_in_picture_pixels,
+    side_by_side_pixels,
 )
 
 Edit = Callable[[Pixels, np.random.Generator, Sequence[Pixels]], bytes]
@@ -115,53 +109,6 @@ def _choose(
     if len(others) < count:
         raise ValueError(f"{why} needs {count} other photos, got {len(others)}")
     return [others[int(i)] for i in rng.choice(len(others), size=count, replace=False)]
-
-
-# Geometry helpers ----------------------------------------------------------------
-
-
-def crop(pixels: Pixels, area: float, stretch: float, anchor: tuple[float, float]) -> Pixels:
-    """Keep ``area`` (0-1) of the image: a box whose aspect is the image's times
-    ``stretch``, its top-left at ``anchor`` (shares of the free range on x and y; 0.5,
-    0.5 is centred). The box is narrowed on an axis where it would not fit."""
-    h, w = pixels.shape[:2]
-    cw, ch = w * math.sqrt(area * stretch), h * math.sqrt(area / stretch)
-    if cw > w:
-        cw, ch = w, area * h
-    if ch > h:
-        cw, ch = area * w, h
-    cw, ch = max(8, min(w, round(cw))), max(8, min(h, round(ch)))
-    x, y = round(anchor[0] * (w - cw)), round(anchor[1] * (h - ch))
-    return np.ascontiguousarray(pixels[y : y + ch, x : x + cw])
-
-
-def rotate(
-    pixels: Pixels, degrees: float, corners: str, fill: RGB = (0, 0, 0), expand: bool = False
-) -> Pixels:
-    """Rotate anticlockwise by ``degrees`` about the centre. ``corners``: "fill" (a
-    solid ``fill`` colour shows in the corners; ``expand`` grows the canvas to hold
-    the whole picture), "blur" (a blurred, enlarged copy shows there) or "crop" (zoom
-    in just enough that no corner shows, keeping the size, as phone editors do)."""
-    h, w = pixels.shape[:2]
-    a = math.radians(abs(degrees))
-    c, s = math.cos(a), math.sin(a)
-    if corners == "crop":
-        zoom = max(c + s * h / w, c + s * w / h)
-        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, zoom)
-        # Reflection only guards the last row/column against rounding slivers.
-        out = cv2.warpAffine(pixels, matrix, (w, h), borderMode=cv2.BORDER_REFLECT)
-        return np.asarray(out, dtype=np.uint8)
-    ow, oh = (math.ceil(w * c + h * s), math.ceil(w * s + h * c)) if expand else (w, h)
-    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
-    matrix[:, 2] += [(ow - w) / 2, (oh - h) / 2]
-    if corners == "blur":
-        back = gaussian(cover(pixels, ow, oh), 0.04 * max(ow, oh))
-        out = cv2.warpAffine(pixels, matrix, (ow, oh), dst=back, borderMode=cv2.BORDER_TRANSPARENT)
-    else:
-        out = cv2.warpAffine(
-            pixels, matrix, (ow, oh), borderMode=cv2.BORDER_CONSTANT, borderValue=fill
-        )
-    return np.asarray(out, dtype=np.uint8)
 
 
 # Usual edits -----------------------------------------------------------------
@@ -260,39 +207,39 @@ def darker(pixels: Pixels, rng: np.random.Generator) -> bytes:
 
 
 def browser_screenshot(pixels: Pixels, rng: np.random.Generator) -> bytes:
-    """See :class:`bench.chrome.BrowserChrome`."""
-    window = chrome.BrowserChrome.draw(rng)
-    return window.encoding.encode(chrome.browser_screenshot(pixels, window))
+    """See :class:`testkit.phone_chrome.BrowserChrome`."""
+    window = browser_chrome.BrowserChrome.draw(rng)
+    return window.encoding.encode(browser_chrome.browser_screenshot(pixels, window))
 
 
 def phone_screenshot(pixels: Pixels, rng: np.random.Generator) -> bytes:
-    """See :class:`bench.chrome.PhoneChrome`."""
-    app = chrome.PhoneChrome.draw(rng)
-    return app.encoding.encode(chrome.phone_screenshot(pixels, app))
+    """See :class:`testkit.phone_chrome.PhoneChrome`."""
+    app = phone_chrome.PhoneChrome.draw(rng)
+    return app.encoding.encode(phone_chrome.phone_screenshot(pixels, app))
 
 
 def caption_banner(pixels: Pixels, rng: np.random.Generator) -> bytes:
-    """See :class:`bench.overlays.Caption`."""
+    """See :class:`testkit.overlays.Caption`."""
     caption = overlays.Caption.draw(rng)
     return caption.encoding.encode(overlays.caption_banner(pixels, caption))
 
 
 def meme_text(pixels: Pixels, rng: np.random.Generator) -> bytes:
-    """See :class:`bench.overlays.Meme`."""
+    """See :class:`testkit.overlays.Meme`."""
     meme = overlays.Meme.draw(rng)
     return meme.encoding.encode(overlays.meme_text(pixels, meme))
 
 
 def stickers(pixels: Pixels, rng: np.random.Generator) -> bytes:
-    """See :class:`bench.overlays.Stickers`."""
+    """See :class:`testkit.overlays.Stickers`."""
     layer = overlays.Stickers.draw(rng)
     return layer.encoding.encode(overlays.stickers(pixels, layer))
 
 
 def reframe_9x16(pixels: Pixels, rng: np.random.Generator) -> bytes:
-    """See :class:`bench.overlays.Reframe` (text overlay in half the cases)."""
-    frame = overlays.Reframe.draw(rng)
-    return frame.encoding.encode(overlays.reframe_9x16(pixels, frame))
+    """See :class:`testkit.overlays.Reframe` (text overlay in half the cases)."""
+    frame = layouts.Reframe.draw(rng)
+    return frame.encoding.encode(layouts.reframe_9x16(pixels, frame))
 
 
 # Crops and rotations -----------------------------------------------------------
@@ -343,80 +290,6 @@ def rotate_12(pixels: Pixels, rng: np.random.Generator) -> bytes:
     return _jpeg(rng).encode(rotated)
 
 
-# Re-photographed off a monitor -----------------------------------------------
-
-
-@dataclass(frozen=True)
-class MonitorShot:
-    """A phone photo of the picture on a monitor: the screen inside a bezel of
-    ``bezel`` (0.015-0.06 of the screen width, a deeper chin below), seen in perspective
-    (each monitor corner moved by up to a jitter of 5-15% of the monitor's size, each
-    way) on a dark room ``margin`` (the jitter plus 0.02-0.1 of the monitor's size) wide,
-    then the camera: blur sigma 0.5-1.5 px, gain 0.8-1.2, gamma 0.8-1.25, noise sigma
-    2-7 grey levels, optional moire (a sinusoid of period 3-9 px, amplitude 3-10%),
-    JPEG 70-92."""
-
-    corners: tuple[float, ...]
-    bezel: float
-    bezel_ink: RGB
-    room: RGB
-    margin: float
-    blur: float
-    gain: float
-    gamma: float
-    noise: float
-    moire: tuple[float, float, float] | None
-    quality: int
-
-    @classmethod
-    def draw(cls, rng: np.random.Generator) -> MonitorShot:
-        jitter = uniform(rng, 0.05, 0.15)
-        moire = (uniform(rng, 3, 9), uniform(rng, 0, 180), uniform(rng, 0.03, 0.1))
-        return cls(
-            corners=tuple(uniform(rng, -jitter, jitter) for _ in range(8)),
-            bezel=uniform(rng, 0.015, 0.06),
-            bezel_ink=colour(rng, 5, 45),
-            room=colour(rng, 10, 70),
-            margin=jitter + uniform(rng, 0.02, 0.1),
-            blur=uniform(rng, 0.5, 1.5),
-            gain=uniform(rng, 0.8, 1.2),
-            gamma=uniform(rng, 0.8, 1.25),
-            noise=uniform(rng, 2, 7),
-            moire=moire if chance(rng, 0.5) else None,
-            quality=int(rng.integers(70, 93)),
-        )
-
-
-def monitor_photo_pixels(pixels: Pixels, shot: MonitorShot, rng: np.random.Generator) -> Pixels:
-    """The photo's pixels; ``rng`` draws the sensor noise only."""
-    w = pixels.shape[1]
-    b = max(2, round(w * shot.bezel))
-    monitor = cv2.copyMakeBorder(
-        pixels, b, round(b * 1.8), b, b, cv2.BORDER_CONSTANT, value=shot.bezel_ink
-    )
-    mh, mw = monitor.shape[:2]
-    mx, my = round(mw * shot.margin), round(mh * shot.margin)
-    shade = np.linspace(1.15, 0.6, mh + 2 * my)[:, None, None]  # a lamp above
-    column = np.clip(np.asarray(shot.room) * shade, 0, 255).astype(np.uint8)
-    out = np.ascontiguousarray(np.broadcast_to(column, (mh + 2 * my, mw + 2 * mx, 3)))
-    source = np.array([[0, 0], [mw, 0], [mw, mh], [0, mh]], dtype=np.float32)
-    jitter = np.array(shot.corners, dtype=np.float32).reshape(4, 2) * [mw, mh]
-    target = (source + [mx, my] + jitter).astype(np.float32)
-    warp = cv2.getPerspectiveTransform(source, target)
-    cv2.warpPerspective(monitor, warp, out.shape[1::-1], dst=out, borderMode=cv2.BORDER_TRANSPARENT)
-    levels = np.clip((np.arange(256) / 255) ** shot.gamma * shot.gain * 255 + 0.5, 0, 255)
-    out = np.asarray(cv2.LUT(out, levels.astype(np.uint8)), dtype=np.uint8)
-    if shot.moire is not None:
-        period, angle, amplitude = shot.moire
-        turn = math.radians(angle)
-        xs = np.arange(out.shape[1], dtype=np.float32) * np.float32(math.cos(turn) / period)
-        ys = np.arange(out.shape[0], dtype=np.float32) * np.float32(math.sin(turn) / period)
-        stripes = 1 + amplitude * np.sin(np.float32(2 * np.pi) * (ys[:, None] + xs[None, :]))
-        out = np.asarray(cv2.convertScaleAbs(out * stripes[..., None]), dtype=np.uint8)
-    blurred = gaussian(out, shot.blur)
-    return add_noise(blurred, shot.noise, rng)
-
-
 def monitor_photo(pixels: Pixels, rng: np.random.Generator) -> bytes:
     """See :class:`MonitorShot`."""
     shot = MonitorShot.draw(rng)
@@ -427,69 +300,11 @@ def monitor_photo(pixels: Pixels, rng: np.random.Generator) -> bytes:
 
 
 def collage(pixels: Pixels, rng: np.random.Generator, others: Sequence[Pixels]) -> bytes:
-    """One tile of a 2 x 2 collage with three of ``others``; see :class:`bench.overlays.Collage`."""
+    """One tile of a 2 x 2 collage with three of ``others``; see
+    :class:`testkit.layouts.Collage`."""
     partners = _choose(rng, others, 3, "a 2 x 2 collage")
-    layout = overlays.Collage.draw(rng)
-    return layout.encoding.encode(overlays.collage_2x2(pixels, partners, layout))
-
-
-@dataclass(frozen=True)
-class SideBySide:
-    """The picture next to one other photo: left/right (``horizontal``) or top/bottom,
-    the picture first or second. The picture is ``extent`` (300-800) pixels across the
-    join (its height if side by side); the partner matches it (``partner_scale`` 1) or
-    is 0.6-1.5 times that, the shorter one placed at ``align`` (0-1) of the spare room
-    on a ``fill`` background; gutter 0-4% of ``extent``."""
-
-    horizontal: bool
-    first: bool
-    extent: int
-    partner_scale: float
-    align: float
-    gutter: float
-    fill: RGB
-    encoding: Encoding
-
-    @classmethod
-    def draw(cls, rng: np.random.Generator) -> SideBySide:
-        return cls(
-            horizontal=chance(rng, 0.65),
-            first=chance(rng, 0.5),
-            extent=int(rng.integers(300, 801)),
-            partner_scale=1.0 if chance(rng, 0.5) else uniform(rng, 0.6, 1.5),
-            align=pick(rng, (0.0, 0.5, 1.0, uniform(rng, 0, 1))),
-            gutter=0.0 if chance(rng, 0.4) else uniform(rng, 0.005, 0.04),
-            fill=pick(rng, ((255, 255, 255), (0, 0, 0), colour(rng))),
-            encoding=Encoding.draw(rng, png_share=0.3),
-        )
-
-
-def side_by_side_pixels(pixels: Pixels, partner: Pixels, layout: SideBySide) -> Pixels:
-    def across(image: Pixels, extent: float) -> Pixels:
-        h, w = image.shape[:2]
-        if layout.horizontal:
-            return resized(image, round(w * extent / h), round(extent))
-        return resized(image, round(extent), round(h * extent / w))
-
-    tiles = [across(pixels, layout.extent), across(partner, layout.extent * layout.partner_scale)]
-    if not layout.first:
-        tiles.reverse()
-    gap = round(layout.extent * layout.gutter)
-    axis = 1 if layout.horizontal else 0
-    cross = max(t.shape[1 - axis] for t in tiles)
-    length = sum(t.shape[axis] for t in tiles) + gap
-    out = (
-        canvas(length, cross, layout.fill)
-        if layout.horizontal
-        else canvas(cross, length, layout.fill)
-    )
-    at = 0
-    for tile in tiles:
-        offset = round(layout.align * (cross - tile.shape[1 - axis]))
-        x, y = (at, offset) if layout.horizontal else (offset, at)
-        out[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
-        at += tile.shape[axis] + gap
-    return out
+    layout = layouts.Collage.draw(rng)
+    return layout.encoding.encode(layouts.collage_2x2(pixels, partners, layout))
 
 
 def side_by_side(pixels: Pixels, rng: np.random.Generator, others: Sequence[Pixels]) -> bytes:
@@ -497,50 +312,6 @@ def side_by_side(pixels: Pixels, rng: np.random.Generator, others: Sequence[Pixe
     (partner,) = _choose(rng, others, 1, "side by side")
     layout = SideBySide.draw(rng)
     return layout.encoding.encode(side_by_side_pixels(pixels, partner, layout))
-
-
-@dataclass(frozen=True)
-class PictureInPicture:
-    """The picture scaled to ``share`` (0.25-0.40) of the host's width, in a corner of
-    another photo (the host, resized to ``host_width``, 640-1280 pixels), ``margin``
-    (0.02-0.05 of the host width) from its edges, with a border of ``border`` (0 or
-    0.004-0.015 of the host width)."""
-
-    host_width: int
-    share: float
-    corner: str
-    margin: float
-    border: float
-    border_ink: RGB
-    encoding: Encoding
-
-    @classmethod
-    def draw(cls, rng: np.random.Generator) -> PictureInPicture:
-        return cls(
-            host_width=int(rng.integers(640, 1281)),
-            share=uniform(rng, 0.25, 0.40),
-            corner=pick(rng, ("top_left", "top_right", "bottom_left", "bottom_right")),
-            margin=uniform(rng, 0.02, 0.05),
-            border=0.0 if chance(rng, 0.5) else uniform(rng, 0.004, 0.015),
-            border_ink=pick(rng, ((255, 255, 255), (0, 0, 0), colour(rng))),
-            encoding=Encoding.draw(rng, png_share=0.2),
-        )
-
-
-def picture_in_picture_pixels(pixels: Pixels, host: Pixels, layout: PictureInPicture) -> Pixels:
-    hh, hw = host.shape[:2]
-    out = resized(host, layout.host_width, round(hh * layout.host_width / hw))
-    host_h, host_w = out.shape[:2]
-    inset = fit(pixels, host_w * layout.share, host_h * 0.9)
-    ih, iw = inset.shape[:2]
-    edge = round(host_w * layout.border)
-    margin = round(host_w * layout.margin) + edge
-    x = margin if "left" in layout.corner else host_w - margin - iw
-    y = margin if "top" in layout.corner else host_h - margin - ih
-    if edge:
-        rectangle(out, x - edge, y - edge, x + iw + edge, y + ih + edge, layout.border_ink)
-    out[y : y + ih, x : x + iw] = inset
-    return out
 
 
 def picture_in_picture(pixels: Pixels, rng: np.random.Generator, others: Sequence[Pixels]) -> bytes:

@@ -1,8 +1,8 @@
 """Drawing primitives shared by the edit families and the impostors.
 
 Text in two font systems (OpenCV's Hershey vector fonts and Pillow's built-in
-TrueType font, ``ImageFont.load_default(size=...)``), filled shapes, resizing to fit
-or cover a box, alpha blending, and encoding as an app would. Sizes are pixels of the
+TrueType font, ``ImageFont.load_default(size=...)``), filled shapes, and encoding as an
+app would (resizing and blending are in :mod:`testkit.compositing`). Sizes are pixels of the
 canvas drawn on; a name or docstring saying "share" means a fraction of a stated
 reference length. Canvases are RGB uint8 (H x W x 3) or single-channel uint8 masks
 (H x W); every function that draws does so in place.
@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
-from bench.edits import Pixels, jpeg, png
+from testkit.edits import Pixels, jpeg, png
 
 RGB = tuple[int, int, int]
 Points = npt.NDArray[np.float64]
@@ -319,86 +319,6 @@ def heart_points(cx: float, cy: float, size: float) -> Points:
     x = 16 * np.sin(t) ** 3
     y = -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t)) - 2.5
     return np.stack([cx + x * size / 32, cy + y * size / 32], axis=1)
-
-
-# Geometry and compositing ----------------------------------------------------
-
-
-def resized(pixels: Pixels, width: int, height: int) -> Pixels:
-    """``pixels`` resampled to exactly ``width`` x ``height`` (area averaging when
-    shrinking, bilinear when enlarging)."""
-    width, height = max(1, width), max(1, height)
-    shrinking = width * height < pixels.shape[0] * pixels.shape[1]
-    method = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return np.asarray(cv2.resize(pixels, (width, height), interpolation=method), dtype=np.uint8)
-
-
-def fit(pixels: Pixels, width: float, height: float) -> Pixels:
-    """The largest aspect-preserving resize of ``pixels`` inside ``width`` x ``height``."""
-    h, w = pixels.shape[:2]
-    scale = min(width / w, height / h)
-    return resized(pixels, round(w * scale), round(h * scale))
-
-
-def to_width(pixels: Pixels, width: float) -> Pixels:
-    h, w = pixels.shape[:2]
-    return resized(pixels, round(width), round(h * width / w))
-
-
-def cover(pixels: Pixels, width: int, height: int) -> Pixels:
-    """``pixels`` scaled to cover ``width`` x ``height`` and centre-cropped to it."""
-    h, w = pixels.shape[:2]
-    scale = max(width / w, height / h)
-    big = resized(pixels, max(width, round(w * scale)), max(height, round(h * scale)))
-    top, left = (big.shape[0] - height) // 2, (big.shape[1] - width) // 2
-    return np.ascontiguousarray(big[top : top + height, left : left + width])
-
-
-def canvas(width: int, height: int, fill: RGB) -> Pixels:
-    out = np.empty((height, width, 3), dtype=np.uint8)
-    out[:] = fill
-    return out
-
-
-def paste(target: Pixels, tile: Pixels, x: int, y: int) -> None:
-    """Copy ``tile`` with its top-left at (x, y), clipped to ``target``."""
-    th, tw = tile.shape[:2]
-    x0, y0 = max(0, x), max(0, y)
-    x1, y1 = min(target.shape[1], x + tw), min(target.shape[0], y + th)
-    if x1 > x0 and y1 > y0:
-        target[y0:y1, x0:x1] = tile[y0 - y : y1 - y, x0 - x : x1 - x]
-
-
-def blend(target: Pixels, layer: Pixels | RGB, alpha: npt.NDArray[np.float32] | float) -> None:
-    """target = (1 - alpha) target + alpha layer, in place; ``alpha`` in [0, 1], a scalar
-    or H x W."""
-    a = np.asarray(alpha, dtype=np.float32)
-    if a.ndim == 2:
-        a = a[..., None]
-    top = np.asarray(layer, dtype=np.float32)
-    mixed = target.astype(np.float32) * (1 - a) + top * a
-    target[:] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
-
-
-def gaussian(pixels: Pixels, sigma: float) -> Pixels:
-    """Gaussian blur of ``sigma`` pixels; large sigmas blur a reduced copy (same look,
-    a fraction of the cost of a kernel hundreds of pixels wide)."""
-    if sigma <= 0:
-        return pixels.copy()
-    h, w = pixels.shape[:2]
-    step = max(1.0, sigma / 4)
-    if step > 1.5:
-        small = resized(pixels, max(2, round(w / step)), max(2, round(h / step)))
-        blurred = cv2.GaussianBlur(small, (0, 0), sigma / step)
-        return resized(np.asarray(blurred, dtype=np.uint8), w, h)
-    return np.asarray(cv2.GaussianBlur(pixels, (0, 0), sigma), dtype=np.uint8)
-
-
-def add_noise(pixels: Pixels, sigma: float, rng: np.random.Generator) -> Pixels:
-    """Gaussian noise of ``sigma`` grey levels, per channel."""
-    grain = rng.standard_normal(pixels.shape, dtype=np.float32) * np.float32(sigma)
-    # OpenCV adds, rounds and saturates in one pass (numpy needs three arrays).
-    return np.asarray(cv2.add(pixels, grain, dtype=cv2.CV_8U), dtype=np.uint8)
 
 
 # Encoding --------------------------------------------------------------------

@@ -4,13 +4,14 @@ Every kind is a frozen parameter dataclass with a ``draw(rng)`` class method, an
 render function ``(picture, params) -> pixels``. The parameters are drawn from the
 generator before any pixel is looked at and hold only sizes relative to the picture
 (shares) or to a fixed canvas, so "the same overlay" on two different pictures means
-the same parameters: the edit families (:mod:`bench.families`) draw one per photo,
-and the impostors (:mod:`bench.overlay_impostors`) apply one to two different photos.
+the same parameters: the edit families (:mod:`testkit.families`) draw one per photo,
+and the impostors (:mod:`testkit.overlay_impostors`) apply one to two different photos.
 
-Kinds: :class:`Caption`, :class:`Meme`, :class:`Watermark`, :class:`Stickers`,
-:class:`Reframe` (9:16 over a blurred copy) and :class:`Collage` (2 x 2); app and
-browser screenshots are in :mod:`bench.chrome`. Each carries the
-:class:`~bench.drawing.Encoding` an app would write it with.
+Kinds here: :class:`Caption`, :class:`Meme` and :class:`Stickers`; a watermark is in
+:mod:`testkit.watermarks`, the 9:16 reframe and the 2 x 2 collage in
+:mod:`testkit.layouts`, app and browser screenshots in :mod:`testkit.phone_chrome` and
+:mod:`testkit.browser_chrome`. Each carries the
+:class:`~testkit.drawing.Encoding` an app would write it with.
 """
 
 from __future__ import annotations
@@ -21,39 +22,29 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
-from bench.drawing import (
+from testkit.compositing import blend, canvas
+from testkit.drawing import (
     RGB,
-    TLDS,
-    WORDS,
     Encoding,
     Font,
     Points,
-    blend,
-    canvas,
     chance,
     circle,
     colour,
-    cover,
     fill_polygon,
-    fit,
     fit_height,
-    gaussian,
     heart_points,
     outline_polygon,
-    paste,
     pick,
     put_text,
     rounded_rectangle_points,
-    signed,
     star_points,
     text_width,
     uniform,
-    username,
     words,
 )
-from bench.edits import Pixels
+from testkit.edits import Pixels
 
 # Caption banner and meme text -----------------------------------------------
 
@@ -156,99 +147,6 @@ def meme_text(picture: Pixels, meme: Meme) -> Pixels:
         x = (w - text_width(text, cap, meme.font)) / 2
         y = h * 0.04 if at_top else h * 0.96 - cap
         put_text(out, text, x, y, cap, (255, 255, 255), meme.font, cap * meme.outline, (0, 0, 0))
-    return out
-
-
-# Watermark -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Watermark:
-    """Semi-transparent (``opacity`` 0.2-0.5) text or a logo (a ring with an initial)
-    beside text, either once in a corner (``size`` = mark width as a share of the
-    picture width, 0.15-0.35) or tiled diagonally across the whole picture
-    (``size`` = capital height as a share of the picture height, 0.04-0.08, rows
-    turned by ``angle`` degrees, 20-45 either sign)."""
-
-    text: str
-    logo: bool
-    tiled: bool
-    corner: str
-    size: float
-    angle: float
-    opacity: float
-    ink: RGB
-    font: Font
-    encoding: Encoding
-
-    @classmethod
-    def draw(cls, rng: np.random.Generator) -> Watermark:
-        tiled = chance(rng, 0.5)
-        text = pick(
-            rng,
-            (
-                f"@{username(rng)}",
-                f"{pick(rng, WORDS)}{pick(rng, TLDS)}",
-                "SAMPLE",
-                f"(c) {pick(rng, WORDS).title()} Studio",
-            ),
-        )
-        return cls(
-            text=text,
-            logo=chance(rng, 0.4),
-            tiled=tiled,
-            corner=pick(rng, ("top_left", "top_right", "bottom_left", "bottom_right")),
-            size=uniform(rng, 0.04, 0.08) if tiled else uniform(rng, 0.15, 0.35),
-            angle=signed(rng, 20, 45),
-            opacity=uniform(rng, 0.2, 0.5),
-            ink=pick(rng, ((255, 255, 255), (0, 0, 0), (128, 128, 128), colour(rng))),
-            font=Font.draw(rng),
-            encoding=Encoding.draw(rng, png_share=0.2),
-        )
-
-
-def _mark(mask: npt.NDArray[np.uint8], mark: Watermark, x: float, y: float, cap: float) -> float:
-    """Draw the logo and text on ``mask`` at (x, y), capitals ``cap`` px; returns the width."""
-    width = 0.0
-    if mark.logo:
-        r = cap * 1.1
-        circle(mask, x + r, y + cap / 2, r, (255, 255, 255), max(1, round(cap / 6)))
-        letter = next((c for c in mark.text.replace("(c)", "") if c.isalpha()), "W").upper()
-        lw = text_width(letter, cap * 0.9, mark.font)
-        put_text(
-            mask, letter, x + r - lw / 2, y + cap * 0.05, cap * 0.9, (255, 255, 255), mark.font
-        )
-        width = 2 * r + cap * 0.6
-    put_text(mask, mark.text, x + width, y, cap, (255, 255, 255), mark.font)
-    return width + text_width(mark.text, cap, mark.font)
-
-
-def watermark(picture: Pixels, mark: Watermark) -> Pixels:
-    """The picture with ``mark`` blended over it; same size."""
-    h, w = picture.shape[:2]
-    out = picture.copy()
-    if mark.tiled:
-        cap = max(6.0, h * mark.size)
-        side = math.ceil(math.hypot(w, h)) + 4
-        sheet = np.zeros((side, side), dtype=np.uint8)
-        row = 0
-        for y in np.arange(cap, side, cap * 4):
-            x = -cap * 6 * (row % 2)  # stagger alternate rows
-            while x < side:
-                x += _mark(sheet, mark, x, float(y), cap) + cap * 3
-            row += 1
-        turn = cv2.getRotationMatrix2D((side / 2, side / 2), mark.angle, 1.0)
-        turn[:, 2] -= [(side - w) / 2, (side - h) / 2]
-        mask = np.asarray(cv2.warpAffine(sheet, turn, (w, h)), dtype=np.uint8)
-    else:
-        mask = np.zeros((h, w), dtype=np.uint8)
-        probe = _mark(np.zeros((4, 4), dtype=np.uint8), mark, 0, 0, 100)  # width per 100 px cap
-        cap = max(6.0, 100 * w * mark.size / probe)
-        margin = 0.03 * min(w, h)
-        x = margin if "left" in mark.corner else w - margin - w * mark.size
-        y = margin if "top" in mark.corner else h - margin - cap * 1.6
-        _mark(mask, mark, x, y + cap * 0.3, cap)
-    blend(out, mark.ink, mask.astype(np.float32) * (mark.opacity / 255))
     return out
 
 
@@ -398,137 +296,3 @@ def _sticker_detail(out: Pixels, sticker: Sticker, cx: float, cy: float, scale: 
         put_text(out, sticker.label, x, cy - cap / 2, cap, sticker.ink, sticker.font)
     else:  # a highlight, as printed stickers have
         circle(out, cx - scale * 0.12, cy - scale * 0.12, scale * 0.05, (255, 255, 255))
-
-
-# 9:16 reframe over a blurred copy ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class Reframe:
-    """A 9:16 portrait canvas (1080 x 1920 scaled by ``scale``, 0.4-1.0) whose
-    background is the picture enlarged to cover it, blurred with ``sigma`` (15-40
-    canvas pixels) and dimmed to ``dim`` (0.55-1.0) of its brightness; the picture
-    is fitted to ``width_share`` (1.0, or 0.8-1.0) of the canvas width (less if too
-    tall) and centred, or moved by ``offset`` (0.1-0.45 of half the free height, up
-    or down; 0 = centred). Optional ``text``: capitals ``text_share`` (0.03-0.06) of the canvas
-    width, in the free space above or below the picture or over its lower third,
-    optionally on a translucent box."""
-
-    scale: float
-    sigma: float
-    dim: float
-    width_share: float
-    offset: float
-    text: str
-    text_at: str
-    text_share: float
-    text_box: bool
-    ink: RGB
-    font: Font
-    encoding: Encoding
-
-    @classmethod
-    def draw(cls, rng: np.random.Generator, text: bool | None = None) -> Reframe:
-        """``text``: force a text overlay on (True) or off (False); None: 50% chance."""
-        with_text = chance(rng, 0.5) if text is None else text
-        return cls(
-            scale=uniform(rng, 0.4, 1.0),
-            sigma=uniform(rng, 15, 40),
-            dim=uniform(rng, 0.55, 1.0),
-            width_share=1.0 if chance(rng, 0.5) else uniform(rng, 0.8, 1.0),
-            offset=0.0 if chance(rng, 0.5) else signed(rng, 0.1, 0.45),
-            text=words(rng, 2, 6) if with_text else "",
-            text_at=pick(rng, ("above", "below", "over")),
-            text_share=uniform(rng, 0.03, 0.06),
-            text_box=chance(rng, 0.5),
-            ink=pick(rng, ((255, 255, 255), (255, 255, 255), (20, 20, 20), colour(rng))),
-            font=Font.draw(rng),
-            encoding=Encoding.draw(rng, png_share=0.2, quality=(70, 92)),
-        )
-
-
-def reframe_9x16(picture: Pixels, frame: Reframe) -> Pixels:
-    """The 9:16 canvas, 432 x 768 to 1080 x 1920 pixels."""
-    w, h = round(1080 * frame.scale), round(1920 * frame.scale)
-    background = gaussian(cover(picture, w, h), frame.sigma)
-    out = np.asarray(np.clip(background.astype(np.float32) * frame.dim, 0, 255), dtype=np.uint8)
-    shown = fit(picture, w * frame.width_share, h * 0.9)
-    ph, pw = shown.shape[:2]
-    free = h - ph
-    py = round(free / 2 + frame.offset * free / 2)
-    paste(out, shown, (w - pw) // 2, py)
-    if frame.text:
-        cap = fit_height(frame.text, w * frame.text_share, frame.font, w * 0.86)
-        tw = text_width(frame.text, cap, frame.font)
-        y = {
-            "above": py / 2 - cap / 2,
-            "below": (py + ph + h) / 2 - cap / 2,
-            "over": py + ph * 0.7,
-        }[frame.text_at]
-        y = min(max(cap, y), h - 2 * cap)
-        x = (w - tw) / 2
-        if frame.text_box:
-            box = (0, 0, 0) if sum(frame.ink) > 380 else (255, 255, 255)
-            region = out[
-                max(0, round(y - cap * 0.6)) : round(y + cap * 1.6),
-                max(0, round(x - cap * 0.6)) : round(x + tw + cap * 0.6),
-            ]
-            blend(region, box, 0.55)
-        put_text(out, frame.text, x, y, cap, frame.ink, frame.font)
-    return out
-
-
-# 2 x 2 collage -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Collage:
-    """A 2 x 2 grid with the picture in cell ``slot`` (0-3, row-major) and three
-    partner photos in the others. Cells are ``cell_width`` (240-540) pixels wide with
-    aspect ``aspect`` (width / height; None = the picture's own); tiles are cropped to
-    fill the cell (``cover``) or fitted inside it. Gutters are ``gutter`` (0-0.06) of
-    the cell width, in colour ``gutter_ink``, around the outside too if ``outer``."""
-
-    slot: int
-    cell_width: int
-    aspect: float | None
-    cover: bool
-    gutter: float
-    outer: bool
-    gutter_ink: RGB
-    encoding: Encoding
-
-    @classmethod
-    def draw(cls, rng: np.random.Generator) -> Collage:
-        return cls(
-            slot=int(rng.integers(4)),
-            cell_width=int(rng.integers(240, 541)),
-            aspect=pick(rng, (None, 1.0, 4 / 3, 3 / 4, 16 / 9)),
-            cover=chance(rng, 0.5),
-            gutter=0.0 if chance(rng, 0.2) else uniform(rng, 0.005, 0.06),
-            outer=chance(rng, 0.5),
-            gutter_ink=pick(rng, ((255, 255, 255), (0, 0, 0), colour(rng))),
-            encoding=Encoding.draw(rng, png_share=0.3),
-        )
-
-
-def collage_2x2(picture: Pixels, partners: Sequence[Pixels], layout: Collage) -> Pixels:
-    """The collage; ``partners`` are the three other tiles in row-major order."""
-    if len(partners) != 3:
-        raise ValueError(f"a 2 x 2 collage needs 3 partner photos, got {len(partners)}")
-    aspect = layout.aspect or picture.shape[1] / picture.shape[0]
-    cw = layout.cell_width
-    ch = max(8, round(cw / aspect))
-    gap = round(cw * layout.gutter)
-    edge = gap if layout.outer else 0
-    out = canvas(2 * cw + gap + 2 * edge, 2 * ch + gap + 2 * edge, layout.gutter_ink)
-    tiles = list(partners)
-    tiles.insert(layout.slot, picture)
-    for i, tile in enumerate(tiles):
-        x0, y0 = edge + (i % 2) * (cw + gap), edge + (i // 2) * (ch + gap)
-        if layout.cover:
-            paste(out, cover(tile, cw, ch), x0, y0)
-        else:
-            fitted = fit(tile, cw, ch)
-            paste(out, fitted, x0 + (cw - fitted.shape[1]) // 2, y0 + (ch - fitted.shape[0]) // 2)
-    return out

@@ -17,12 +17,12 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.chrome import PHONE_SCREENS
-from bench.corpus import load_corpus, seeded, split
-from bench.edits import Pixels, load_rgb
-from bench.families import FAMILIES, GROUPS, apply
-from bench.overlay_impostors import HARD_KINDS, KINDS, impostor_pairs, scene_pairs
-from bench.overlays import Stickers, stickers
+from testkit.corpus import load_corpus, seeded, split
+from testkit.edits import Pixels, load_rgb
+from testkit.families import FAMILIES, GROUPS, apply
+from testkit.overlay_impostors import HARD_KINDS, KINDS, impostor_pairs, scene_pairs
+from testkit.overlays import Stickers, stickers
+from testkit.phone_chrome import PHONE_SCREENS
 from tests.conftest import PHOTOS
 
 BY_NAME = {path.name: path for path in PHOTOS}

@@ -11,23 +11,23 @@ and the upload is a different photo B under the SAME overlay: the same parameter
 (layout, text, fonts, colours, positions, encoding), drawn once from
 ``seeded("impostor", kind, A, B)`` and applied to both. A matcher that keys on the
 chrome, text or shapes rather than on the picture would block B; none of these may.
-Kinds (:data:`KINDS`), each one implementation from :mod:`bench.chrome` or
-:mod:`bench.overlays`, the same the edit families use:
+Kinds (:data:`KINDS`), each one implementation from :mod:`testkit.phone_chrome` or
+:mod:`testkit.overlays`, the same the edit families use:
 
 * ``same_phone_chrome``: both pictures in one social app post screenshot
-  (:class:`~bench.chrome.PhoneChrome`: same screen, theme, user, caption, icons).
+  (:class:`~testkit.phone_chrome.PhoneChrome`: same screen, theme, user, caption, icons).
 * ``same_browser_chrome``: both on one browser window and web page
-  (:class:`~bench.chrome.BrowserChrome`: same tabs, URL, page text, placement).
-* ``same_caption``: the same caption banner (:class:`~bench.overlays.Caption`).
-* ``same_meme_text``: the same top/bottom meme text (:class:`~bench.overlays.Meme`).
+  (:class:`~testkit.phone_chrome.BrowserChrome`: same tabs, URL, page text, placement).
+* ``same_caption``: the same caption banner (:class:`~testkit.overlays.Caption`).
+* ``same_meme_text``: the same top/bottom meme text (:class:`~testkit.overlays.Meme`).
 * ``same_watermark``: the same semi-transparent (20-50% opacity) text or logo mark,
-  in a corner or tiled diagonally (:class:`~bench.overlays.Watermark`).
+  in a corner or tiled diagonally (:class:`~testkit.overlays.Watermark`).
 * ``same_stickers``: the same 1-4 stickers at the same relative positions
-  (:class:`~bench.overlays.Stickers`).
+  (:class:`~testkit.overlays.Stickers`).
 * ``same_9x16_frame_text``: both reframed to 9:16 over a blurred copy of themselves
-  with the same text overlay (:class:`~bench.overlays.Reframe`).
+  with the same text overlay (:class:`~testkit.overlays.Reframe`).
 * ``same_collage_partners``: A and B each in the same cell of one 2 x 2 collage layout
-  (:class:`~bench.overlays.Collage`) whose other three tiles are the SAME three
+  (:class:`~testkit.overlays.Collage`) whose other three tiles are the SAME three
   photos. A hard case, reported on its own: three quarters of each collage is real,
   identical picture content, so a matcher may only decline because the registered
   item's own tile differs. The partners are drawn from ``names`` other than A and B
@@ -49,9 +49,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench import chrome, overlays
-from bench.corpus import seeded
-from bench.edits import Pixels
+from testkit import browser_chrome, layouts, overlays, phone_chrome, watermarks
+from testkit.corpus import seeded
+from testkit.edits import Pixels
 
 Render = Callable[[Pixels], bytes]
 """One fixed overlay: a picture's pixels in, the upload's bytes out."""
@@ -72,13 +72,13 @@ class ImpostorPair:
 
 
 def _phone(rng: np.random.Generator, _partners: Sequence[Pixels]) -> Render:
-    app = chrome.PhoneChrome.draw(rng)
-    return lambda p: app.encoding.encode(chrome.phone_screenshot(p, app))
+    app = phone_chrome.PhoneChrome.draw(rng)
+    return lambda p: app.encoding.encode(phone_chrome.phone_screenshot(p, app))
 
 
 def _browser(rng: np.random.Generator, _partners: Sequence[Pixels]) -> Render:
-    window = chrome.BrowserChrome.draw(rng)
-    return lambda p: window.encoding.encode(chrome.browser_screenshot(p, window))
+    window = browser_chrome.BrowserChrome.draw(rng)
+    return lambda p: window.encoding.encode(browser_chrome.browser_screenshot(p, window))
 
 
 def _caption(rng: np.random.Generator, _partners: Sequence[Pixels]) -> Render:
@@ -92,8 +92,8 @@ def _meme(rng: np.random.Generator, _partners: Sequence[Pixels]) -> Render:
 
 
 def _watermark(rng: np.random.Generator, _partners: Sequence[Pixels]) -> Render:
-    mark = overlays.Watermark.draw(rng)
-    return lambda p: mark.encoding.encode(overlays.watermark(p, mark))
+    mark = watermarks.Watermark.draw(rng)
+    return lambda p: mark.encoding.encode(watermarks.watermark(p, mark))
 
 
 def _stickers(rng: np.random.Generator, _partners: Sequence[Pixels]) -> Render:
@@ -102,13 +102,13 @@ def _stickers(rng: np.random.Generator, _partners: Sequence[Pixels]) -> Render:
 
 
 def _reframe_text(rng: np.random.Generator, _partners: Sequence[Pixels]) -> Render:
-    frame = overlays.Reframe.draw(rng, text=True)
-    return lambda p: frame.encoding.encode(overlays.reframe_9x16(p, frame))
+    frame = layouts.Reframe.draw(rng, text=True)
+    return lambda p: frame.encoding.encode(layouts.reframe_9x16(p, frame))
 
 
 def _collage(rng: np.random.Generator, partners: Sequence[Pixels]) -> Render:
-    layout = overlays.Collage.draw(rng)
-    return lambda p: layout.encoding.encode(overlays.collage_2x2(p, partners, layout))
+    layout = layouts.Collage.draw(rng)
+    return lambda p: layout.encoding.encode(layouts.collage_2x2(p, partners, layout))
 
 
 OVERLAYS: dict[str, Callable[[np.random.Generator, Sequence[Pixels]], Render]] = {

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.edits import Pixels, load_rgb
+from testkit.edits import Pixels, load_rgb
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus-dev"
