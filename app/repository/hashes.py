@@ -194,7 +194,7 @@ def item_frames(
     session: Session, item_ids: Sequence[int], *, timed_only: bool = False
 ) -> dict[int, ItemFrames]:
     """Each item's PDQ and pHash hashes grouped by keyframe (see
-    :func:`matching.clip.item_frames_of`); ``timed_only`` skips the hashes of
+    :func:`matching.clip_frames.item_frames_of`); ``timed_only`` skips the hashes of
     still items (and imported ones), which have no keyframe times."""
     if not item_ids:
         return {}
