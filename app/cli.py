@@ -1,5 +1,4 @@
-"""The ``hashwall`` command line: migrations, serving, key management, and
-hash-list import and export."""
+"""The ``hashwall`` command line: migrations, serving, keys, reports, hash lists."""
 
 from __future__ import annotations
 
@@ -133,6 +132,8 @@ def serve(
         http="app.balance:BalancedHttpToolsProtocol" if processes > 1 else "auto",
         log_config=logging_config(),
         access_log=False,  # RequestContext writes one JSON line per request instead
+        # Not uvicorn's 5 s: on a busy host a worker's imports alone take 4-8 s.
+        timeout_worker_healthcheck=30,
     )
 
 
