@@ -21,8 +21,8 @@ import pytest
 
 from index import HashIndex, snapshot
 from index.binary import BinaryIndex
+from tests.index.mih_helpers import MergeGate, model_truth, rows_of
 from tests.index.test_binary import as_set, flip_bits, random_codes
-from tests.index.test_mih import MergeGate, model_truth, rows_of
 
 Triples = set[tuple[int, int, int]]
 HAMMING = {"pdq": 256, "phash": 64}
