@@ -24,6 +24,7 @@ from tests.endpoints.video_clips import (
 )
 
 
+@pytest.fixture
 def five_second_client(settings: Settings) -> Iterator[TestClient]:
     limited = settings.model_copy(update={"video_max_seconds": 5.0})
     with TestClient(create_app(limited)) as test_client:
