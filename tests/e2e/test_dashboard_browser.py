@@ -40,12 +40,9 @@ def browser() -> Iterator[webdriver.Chrome]:
         driver.quit()
 
 
-def test_dashboard_logs_in_and_charts_matches(
-    env: dict[str, str], server: str, browser: webdriver.Chrome, tmp_path: Path
-) -> None:
-    staff = hashwall(env, "keys", "create", "--name", "ts", "--scopes", "register").stdout.strip()
-    platform = hashwall(env, "keys", "create", "--name", "web", "--scopes", "check").stdout.strip()
-    ops = hashwall(env, "keys", "create", "--name", "ops", "--scopes", "export_all").stdout.strip()
+def register_and_check(server: str, staff: str, platform: str) -> None:
+    """Register one ncii and one deepfake hash, then check the first 3 times, the
+    second twice and 4 unknown hashes: 9 checks, 5 blocks."""
     codes = {category: secrets.token_hex(32) for category in ("ncii", "deepfake")}
     with httpx.Client(base_url=server, timeout=30) as http:
         for category, code in codes.items():
@@ -62,6 +59,15 @@ def test_dashboard_logs_in_and_charts_matches(
                 json={"hashes": {"pdq": [code]}},
                 headers={"Authorization": f"Bearer {platform}"},
             )
+
+
+def test_dashboard_logs_in_and_charts_matches(
+    env: dict[str, str], server: str, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    staff = hashwall(env, "keys", "create", "--name", "ts", "--scopes", "register").stdout.strip()
+    platform = hashwall(env, "keys", "create", "--name", "web", "--scopes", "check").stdout.strip()
+    ops = hashwall(env, "keys", "create", "--name", "ops", "--scopes", "export_all").stdout.strip()
+    register_and_check(server, staff, platform)
 
     # localhost is a secure context, so the Secure cookie is kept over plain HTTP.
     url = server.replace("127.0.0.1", "localhost")

@@ -16,15 +16,8 @@ THREADS = 6
 CHECKS_PER_THREAD = 350  # 2,100 checks in all
 
 
-def test_every_export_total_equals_the_checks_sent(env: dict[str, str], server: str) -> None:
-    keys = {
-        name: hashwall(
-            env, "keys", "create", "--name", name, "--scopes", "check,export"
-        ).stdout.strip()
-        for name in PLATFORMS
-    }
-    staff = hashwall(env, "keys", "create", "--name", "ts", "--scopes", "register").stdout.strip()
-    ops = hashwall(env, "keys", "create", "--name", "ops", "--scopes", "export_all").stdout.strip()
+def register_known(server: str, staff: str) -> str:
+    """Register one random PDQ and return it."""
     known = secrets.token_hex(32)
     with httpx.Client(base_url=server, timeout=30) as http:
         registered = http.post(
@@ -33,10 +26,14 @@ def test_every_export_total_equals_the_checks_sent(env: dict[str, str], server: 
             headers={"Authorization": f"Bearer {staff}"},
         )
         assert registered.status_code == 201, registered.text
+    return known
 
-    # The server's clock is the wall clock: the checks' days are asked for from
-    # the first to the last, so a run across midnight (or New Year) adds up too.
-    first_day = datetime.now(UTC).date()
+
+def send_checks(
+    server: str, keys: dict[str, str], known: str
+) -> tuple[Counter[tuple[str, str]], list[str]]:
+    """Every thread's checks; returns (platform, decision) counts of the answered
+    ones and a line per check that was not answered 200."""
     sent: Counter[tuple[str, str]] = Counter()
     failures: list[str] = []
     lock = threading.Lock()
@@ -65,6 +62,39 @@ def test_every_export_total_equals_the_checks_sent(env: dict[str, str], server: 
         thread.start()
     for thread in threads:
         thread.join()
+    return sent, failures
+
+
+def logged_blocks(http: httpx.Client, ops: str) -> int:
+    """Block events in the match log, page after page."""
+    logged, cursor = 0, None
+    while True:
+        params = {"limit": "1000", "decision": "block"}
+        if cursor:
+            params["cursor"] = cursor
+        page = http.get("/events", params=params, headers={"Authorization": f"Bearer {ops}"})
+        body = page.json()
+        logged += len(body["events"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return logged
+
+
+def test_every_export_total_equals_the_checks_sent(env: dict[str, str], server: str) -> None:
+    keys = {
+        name: hashwall(
+            env, "keys", "create", "--name", name, "--scopes", "check,export"
+        ).stdout.strip()
+        for name in PLATFORMS
+    }
+    staff = hashwall(env, "keys", "create", "--name", "ts", "--scopes", "register").stdout.strip()
+    ops = hashwall(env, "keys", "create", "--name", "ops", "--scopes", "export_all").stdout.strip()
+    known = register_known(server, staff)
+
+    # The server's clock is the wall clock: the checks' days are asked for from
+    # the first to the last, so a run across midnight (or New Year) adds up too.
+    first_day = datetime.now(UTC).date()
+    sent, failures = send_checks(server, keys, known)
     assert failures == []
     total = sum(sent.values())
     assert total == THREADS * CHECKS_PER_THREAD
@@ -103,15 +133,4 @@ def test_every_export_total_equals_the_checks_sent(env: dict[str, str], server: 
         assert sum(r["checks"]["checks"] for r in reports) == total
         assert sum(r["reuploads"]["blocked"] for r in reports) == everything["totals"]["blocks"]
         # Every block is in the match log too, page after page.
-        logged, cursor = 0, None
-        while True:
-            params = {"limit": "1000", "decision": "block"}
-            if cursor:
-                params["cursor"] = cursor
-            page = http.get("/events", params=params, headers={"Authorization": f"Bearer {ops}"})
-            body = page.json()
-            logged += len(body["events"])
-            cursor = body["next_cursor"]
-            if cursor is None:
-                break
-        assert logged == everything["totals"]["blocks"]
+        assert logged_blocks(http, ops) == everything["totals"]["blocks"]

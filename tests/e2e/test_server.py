@@ -82,6 +82,31 @@ def test_register_and_check_over_a_real_server(env: dict[str, str], server: str)
         assert http.post("/check", files={"file": ("u.jpg", upload)}).status_code == 401
 
 
+def decisions(
+    url: str, upload: bytes, platform: dict[str, str], made: Counter[str]
+) -> set[tuple[str, int | None]]:
+    """(decision, best item id) of 16 checks of ``upload``, each on a new
+    connection; ``made`` counts each decision by its metric label."""
+    # New connections spread over both processes; all must agree.
+    seen = set()
+    for _ in range(16):
+        with httpx.Client(base_url=url, timeout=30) as fresh:
+            body = fresh.post("/check", files={"file": ("u", upload)}, headers=platform).json()
+        best = body["matches"][0]["item_id"] if body["matches"] else None
+        seen.add((body["decision"], best))
+        made[f'decision="{body["decision"]}"'] += 1
+    return seen
+
+
+def checks_counted(metrics: str) -> dict[str, float]:
+    """hashwall_checks_total by its first label, from a /metrics page."""
+    return {
+        line.split("{")[1].split(",")[0]: float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("hashwall_checks_total{")
+    }
+
+
 def test_two_worker_processes_stay_in_step(env: dict[str, str], tmp_path: Path) -> None:
     """A registration answered by one worker process is matched by every worker."""
     log = tmp_path / "workers.log"
@@ -103,23 +128,14 @@ def test_two_worker_processes_stay_in_step(env: dict[str, str], tmp_path: Path) 
 
             made: Counter[str] = Counter()
 
-            def decisions() -> set[tuple[str, int | None]]:
-                # New connections spread over both processes; all must agree.
-                seen = set()
-                for _ in range(16):
-                    with httpx.Client(base_url=url, timeout=30) as fresh:
-                        body = fresh.post(
-                            "/check", files={"file": ("u", upload)}, headers=platform
-                        ).json()
-                    best = body["matches"][0]["item_id"] if body["matches"] else None
-                    seen.add((body["decision"], best))
-                    made[f'decision="{body["decision"]}"'] += 1
-                return seen
-
             def settles_on(expected: set[tuple[str, int | None]]) -> bool:
                 # Workers follow the change feed every 0.25 s; the deadline is a
                 # hang guard, not the time they are allowed.
-                return wait_until(lambda: decisions() == expected, deadline_s=60, every_s=0.25)
+                return wait_until(
+                    lambda: decisions(url, upload, platform, made) == expected,
+                    deadline_s=60,
+                    every_s=0.25,
+                )
 
             assert settles_on({("block", item["item_id"])})
             http.delete(f"/items/{item['item_id']}?reason=withdrawn", headers=staff)
@@ -128,12 +144,7 @@ def test_two_worker_processes_stay_in_step(env: dict[str, str], tmp_path: Path) 
             ops_key = hashwall(env, "keys", "create", "--name", "ops", "--scopes", "admin").stdout
             page = http.get("/metrics", headers={"Authorization": f"Bearer {ops_key.strip()}"})
             assert page.status_code == 200
-            checks = {
-                line.split("{")[1].split(",")[0]: float(line.rsplit(" ", 1)[1])
-                for line in page.text.splitlines()
-                if line.startswith("hashwall_checks_total{")
-            }
-            assert checks == {name: float(n) for name, n in made.items()}
+            assert checks_counted(page.text) == {name: float(n) for name, n in made.items()}
     finally:
         process.terminate()
         process.wait(timeout=20)

@@ -12,7 +12,7 @@ from testkit import videos
 from tests.conftest import PHOTOS
 from tests.e2e.conftest import hashwall
 
-# Video over HTTP is the subject; what is stored is tested in tests/app on both databases.
+# Video over HTTP is the subject; what is stored is tested in tests/endpoints on both databases.
 pytestmark = pytest.mark.one_database
 
 SIZE = (320, 180)

@@ -1,18 +1,15 @@
 """Bulk-imported items keep their one hash inline on the items row, and one
 ``add_range`` feed row stands for a whole import batch: every reader of an
-item's hashes sees them, on SQLite and PostgreSQL, and databases made before
-migrate."""
+item's hashes sees them, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, insert, inspect, select, text, update
+from sqlalchemy import Engine, insert, select
 from typer.testing import CliRunner
 
 from app import db
@@ -22,10 +19,8 @@ from app.models import IndexChange, Item, utcnow
 from app.repository import hashes
 from app.repository.hashes import NewHash, item_frames
 from app.services import sync
-from app.services.hashlists.formats import Format
 from app.services.hashlists.importer import Hooks, import_hash_list
-from app.services.hashlists.resume import ImportOptions
-from app.services.index_store import load_index, new_index, write_snapshot
+from app.services.index_store import new_index, write_snapshot
 from app.services.registering import register_item
 from app.services.sync import ADD_RANGE, IndexFollower
 from app.settings import Settings
@@ -33,14 +28,7 @@ from app.state import AppState
 from hashing.types import HashValue, Signal
 from matching import Category
 from tests.api import bearer
-from tests.app.test_hashlists import cli_env, csv_file, hexes, upload
-
-
-@pytest.fixture
-def engine(settings: Settings) -> Iterator[Engine]:
-    engine = db.make_engine(settings)
-    yield engine
-    engine.dispose()
+from tests.services.hashlist_files import cli_env, csv_file, fresh_index, hexes, options, upload
 
 
 def state_of(client: TestClient) -> AppState:
@@ -48,20 +36,8 @@ def state_of(client: TestClient) -> AppState:
     return state
 
 
-def fresh_index(engine: Engine) -> Any:
-    index = new_index(Settings())
-    with db.make_sessionmaker(engine)() as session:
-        load_index(session, index)
-    return index
-
-
 def pdq_list(values: list[str]) -> bytes:
     return ("signal,hash\n" + "\n".join(f"pdq,{v}" for v in values) + "\n").encode()
-
-
-def options(**changes: Any) -> ImportOptions:
-    base: dict[str, Any] = {"fmt": Format.CSV, "category": Category.NCII, "operator": "tester"}
-    return ImportOptions(**(base | changes))
 
 
 def decision(client: TestClient, key: str, signal: str, value: str) -> str:
@@ -349,70 +325,3 @@ def test_the_command_loads_its_index_like_a_server_and_says_how(
     assert result.exit_code == 0, result.output
     assert "0 added, 50 already present" in result.stdout
     assert "index loaded from the snapshot" in result.stdout
-
-
-def test_databases_made_before_migrate_and_migrate_back(database_url: str, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "var", database_url=database_url)
-    db.upgrade(settings, "0008")
-    engine = db.make_engine(settings)
-    value = hexes(1)[0]
-    now = utcnow()
-    with engine.begin() as conn:  # an item registered before, as the old code wrote it
-        conn.execute(
-            text(
-                "INSERT INTO items (id, media_type, category, active, created_at, created_by) "
-                "VALUES (1, 'hashes', 'ncii', :t, :now, 'old')"
-            ),
-            {"t": True, "now": now},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO item_hashes (item_id, signal, value, variant) "
-                "VALUES (1, 'pdq', :v, 'original')"
-            ),
-            {"v": bytes.fromhex(value)},
-        )
-        conn.execute(
-            text("INSERT INTO index_changes (item_id, op, created_at) VALUES (1, 'add', :now)"),
-            {"now": now},
-        )
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("SELECT setval(pg_get_serial_sequence('items', 'id'), 1)"))
-    db.upgrade(settings)
-    indexes = {ix["name"] for ix in inspect(engine).get_indexes("items")}
-    assert not indexes & {"ix_items_active", "ix_items_category"}
-    imported = hexes(3)
-    path = csv_file(
-        tmp_path / "l.csv", [f"pdq,{v}" for v in [value, *imported]], header="signal,hash"
-    )
-    summary = import_hash_list(engine, path, options(), fresh_index(engine))
-    assert (summary.added, summary.already_present) == (3, 1)  # the old item holds the first
-    index = fresh_index(engine)
-    assert index.sizes()["pdq"] == 4
-    with engine.begin() as conn:
-        conn.execute(update(Item).where(Item.id == 3).values(active=False))
-    # Back to 0008: the inline hashes become item_hashes rows and each active
-    # imported item an add row, as the code of that revision expects.
-    engine.dispose()
-    command.downgrade(db.alembic_config(settings), "0008")
-    engine = db.make_engine(settings)
-    with engine.connect() as conn:
-        hashes = conn.execute(text("SELECT item_id, value FROM item_hashes ORDER BY item_id")).all()
-        adds = conn.scalars(
-            text("SELECT item_id FROM index_changes WHERE op = 'add' ORDER BY id")
-        ).all()
-        ranges = conn.scalar(text("SELECT count(*) FROM index_changes WHERE op <> 'add'"))
-        columns = {c["name"] for c in inspect(conn).get_columns("items")}
-    assert [(i, v.hex()) for i, v in hashes] == [(1, value)] + [
-        (i, v) for i, v in zip((2, 3, 4), imported, strict=True)
-    ]
-    assert adds == [1, 2, 4]
-    assert ranges == 0
-    assert "hash_value" not in columns
-    indexes = {ix["name"] for ix in inspect(engine).get_indexes("items")}
-    assert {"ix_items_active", "ix_items_category"} <= indexes
-    engine.dispose()
-    db.upgrade(settings)
-    engine = db.make_engine(settings)
-    assert fresh_index(engine).sizes()["pdq"] == 3  # item 3 was deactivated
-    engine.dispose()

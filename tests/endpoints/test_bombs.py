@@ -57,7 +57,7 @@ def webp_bomb() -> bytes:
 
 def png_side_bomb() -> bytes:
     """A PNG one pixel over the 30,000 px side limit (30,001 x 4)."""
-    from tests.app.test_bad_input import png_bomb
+    from tests.endpoints.test_bad_input import png_bomb
 
     return png_bomb(30_001, 4)
 
