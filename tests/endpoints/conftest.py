@@ -1,4 +1,4 @@
-"""Fixtures of the API tests: the videos the video tests send, encoded once per module."""
+"""Fixtures of the API tests: the videos the video tests send, encoded once for the package."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from testkit import videos
 from tests.endpoints.video_clips import UNRELATED, edited, encode, film, source
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("video-api")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def files(folder: Path) -> dict[str, bytes]:
-    """Every video the module sends, by name."""
+    """Every video the video tests send, by name."""
     out = {
         "source": encode(folder, "source", source()),
         "unrelated": encode(folder, "unrelated", film(*UNRELATED, seed=2), "libx264"),

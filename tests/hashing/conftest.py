@@ -1,4 +1,4 @@
-"""Fixtures of the hashing tests: the moving video in every codec, written once per module."""
+"""Fixtures of the hashing tests: the moving video in every codec, written once for the package."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from testkit import videos
 from tests.hashing.video_clips import film
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("videos")
 
@@ -19,7 +19,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 MOVING = (0, 9, 18, 27, 36)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def moving(folder: Path) -> dict[str, Path]:
     video = film(*MOVING, seconds=4.0, seed=1)
     return {
