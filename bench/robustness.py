@@ -170,7 +170,7 @@ def searched(hashes: ImageHashes, signal: Signal) -> list[HashValue]:
 
 def stored(hashes: ImageHashes) -> list[HashValue]:
     """What ``POST /register`` stores for media without local features
-    (``app.services.items.media_hashes``)."""
+    (``app.repository.hashes.media_hashes``)."""
     out: list[HashValue] = []
     for new in media_hashes(hashes):
         if new.value not in out:
@@ -187,7 +187,7 @@ def register(index: HashIndex, item: int, values: Sequence[HashValue]) -> None:
 def decide(
     index: HashIndex, hashes: ImageHashes, quality: dict[int, int | None], settings: Settings
 ) -> tuple[Decision, list[Candidate]]:
-    """What ``app.services.checks.check`` decides with the global tier alone,
+    """What ``app.services.checking.check_upload`` decides with the global tier alone,
     without the database: every registered item (``quality``) is active."""
     policy = settings.match_policy()
     facts = {item: ItemFacts("other", q, clip=False) for item, q in quality.items()}

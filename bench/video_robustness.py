@@ -196,7 +196,7 @@ def hash_file(path: Path, limits: ClipLimits, *, register: bool) -> ClipHashes:
 
 
 def frames_of(stored: Sequence[NewHash]) -> ItemFrames:
-    """What ``app.services.items.item_frames`` loads for an item, from its rows."""
+    """What ``app.repository.hashes.item_frames`` loads for an item, from its rows."""
     return item_frames_of((h.value.signal.value, h.value.value, h.at, h.variant) for h in stored)
 
 
@@ -215,7 +215,7 @@ class Registry:
     def decide(
         self, query: ClipQuery, settings: Settings, *, local: bool = True
     ) -> tuple[Decision, list[Candidate]]:
-        """What ``app.services.checks.check`` decides, without the database;
+        """What ``app.services.checking.check_upload`` decides, without the database;
         without ``local``, as the service decided before its local tier."""
         if not local:
             query = replace(query, local=[])
